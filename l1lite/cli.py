@@ -1,0 +1,45 @@
+"""The ``l1lite`` command: a thin dispatcher to each stage's ``add_arguments`` / ``run``."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from l1lite.config import ConfigError
+
+# subcommand -> (module, one-line help); each module defines add_arguments(parser) and run(args) -> int
+COMMANDS = {
+    "tiny-model": ("l1lite.tiny", "build the offline tiny Qwen2 model and R1-style tokenizer"),
+    "demo": ("l1lite.demo", "run the whole pipeline on the tiny model (CPU, offline)"),
+    "train": ("l1lite.train", "GRPO training with LCPO rewards and a target-length curriculum"),
+    "curriculum": ("l1lite.curriculum", "preview a target-length schedule"),
+    "export": ("l1lite.export", "merge a LoRA adapter and export GGUF + Ollama Modelfile"),
+    "generate": ("l1lite.inference", "generate with a thinking budget"),
+    "chat": ("l1lite.chat", "interactive chat with a thinking budget"),
+    "eval": ("l1lite.evaluate", "accuracy and length against budget"),
+    "bench": ("l1lite.bench", "benchmarks (e.g. `l1lite bench dial`)"),
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``l1lite`` console script."""
+    argv = sys.argv[1:] if argv is None else argv
+    parser = argparse.ArgumentParser(prog="l1lite", description="Teach a reasoning model to obey a thinking budget.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    wanted = argv[0] if argv and argv[0] in COMMANDS else None
+    for name, (module, help_text) in COMMANDS.items():
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        if name == wanted:
+            importlib.import_module(module).add_arguments(p)
+    args = parser.parse_args(argv)
+    module = importlib.import_module(COMMANDS[args.command][0])
+    try:
+        return int(module.run(args) or 0)
+    except ConfigError as e:
+        print(f"l1lite {args.command}: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

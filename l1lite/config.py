@@ -1,0 +1,228 @@
+"""Typed, validated configuration: YAML files plus ``--set key.sub=value`` overrides.
+
+Every section is a dataclass; an unknown or misspelt key is a :class:`ConfigError`
+naming it, never silently ignored.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+PAPER_MODEL = "deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B"
+BUILTIN_DATASET = "l1lite:math-small"
+
+
+class ConfigError(ValueError):
+    """A configuration problem, reported to users as one line."""
+
+
+@dataclass
+class ModelConfig:
+    """Base model and how it is loaded."""
+
+    name: str = PAPER_MODEL
+    backend: str = "auto"  # auto | unsloth | bnb | plain
+    load_in_4bit: bool = True
+    max_seq_length: int = 4608
+    adapter: str | None = None  # start from a trained adapter (L1-Max continues L1-Exact)
+    gradient_checkpointing: bool = True
+
+
+@dataclass
+class LoraConfig:
+    """LoRA adapter shape."""
+
+    r: int = 32
+    alpha: int = 64
+    dropout: float = 0.0
+    target_modules: list[str] = field(
+        default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+    )
+
+
+@dataclass
+class DataConfig:
+    """Where the problems come from and how their columns map."""
+
+    dataset: str = BUILTIN_DATASET  # hub id, local .jsonl/.json/.parquet/.csv, or l1lite:NAME
+    preset: str | None = None  # deepscaler | gsm8k | math | aime | choice (None: guess from columns)
+    config_name: str | None = None
+    split: str = "train"
+    question_field: str | None = None
+    answer_field: str | None = None
+    limit: int | None = None
+    max_prompt_tokens: int = 512
+
+
+@dataclass
+class PromptConfig:
+    """Budget prompt wording; defaults are the paper's strings."""
+
+    instruction: str = "Let's think step by step and output the final answer within \\boxed{}."
+    exact_template: str = "Think for {n} tokens."
+    max_template: str = "Think for maximum {n} tokens."
+
+
+@dataclass
+class RewardConfig:
+    """LCPO reward: formula, constants and grading."""
+
+    mode: str = "exact"  # exact | max | dual
+    alpha_exact: float = 0.0003
+    alpha_max: float = 0.001
+    delta: float = 0.5
+    grader: str = "math"  # math | choice | exact | package.module:function
+    require_think_close: bool = True
+    format_weight: float = 0.0
+    timeout_s: float = 2.0
+    max_answer_chars: int = 2000
+    custom: list[str] = field(default_factory=list)  # extra reward functions "package.module:function"
+
+
+@dataclass
+class CurriculumConfig:
+    """Target-length schedule over training steps and the Exact/Max mix."""
+
+    scheduler: str = "uniform"  # uniform | linear | staged | adaptive
+    lo: int = 100
+    hi: int = 4000
+    start: list[int] = field(default_factory=lambda: [100, 4000])  # linear: range at step 0
+    end: list[int] = field(default_factory=lambda: [100, 4000])  # linear: range at `steps`
+    steps: int = 100  # linear: steps to move from start to end
+    stages: list[list[int]] = field(default_factory=list)  # staged: [[from_step, lo, hi], ...]
+    natural: int = 1000  # adaptive: the model's natural length to start around
+    threshold: float = 0.2  # adaptive: widen when mean relative length error falls below this
+    widen: float = 0.7  # adaptive: multiply the lower edge by this on each widening
+    max_ratio: float = 0.0  # share of prompts in "max" mode (L1-Max dual objective: 0.5)
+    max_ratio_stages: list[list[float]] = field(default_factory=list)  # [[from_step, ratio], ...]
+    seed: int = 0
+
+
+@dataclass
+class LoggingConfig:
+    """Where training metrics go."""
+
+    report_to: list[str] = field(default_factory=lambda: ["tensorboard"])  # tensorboard | wandb | trackio | none
+    logging_steps: int = 1
+
+
+@dataclass
+class TrainConfig:
+    """A whole training run: `l1lite train --config FILE`."""
+
+    output_dir: str = "runs/l1"
+    model: ModelConfig = field(default_factory=ModelConfig)
+    lora: LoraConfig = field(default_factory=LoraConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    prompt: PromptConfig = field(default_factory=PromptConfig)
+    reward: RewardConfig = field(default_factory=RewardConfig)
+    curriculum: CurriculumConfig = field(default_factory=CurriculumConfig)
+    logging: LoggingConfig = field(default_factory=LoggingConfig)
+    trainer: dict[str, Any] = field(default_factory=dict)  # any GRPOConfig field, validated by TRL
+
+
+def _check_type(value: Any, hint: Any, where: str) -> Any:
+    origin = typing.get_origin(hint)
+    if hint is Any:
+        return value
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(hint)
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _check_type(value, arg, where)
+            except ConfigError as e:
+                errors.append(e)
+        raise errors[0]
+    if origin is list:
+        if not isinstance(value, list):
+            raise ConfigError(f"config key '{where}' must be a list, got {value!r}")
+        (item,) = typing.get_args(hint) or (Any,)
+        return [_check_type(v, item, f"{where}[{i}]") for i, v in enumerate(value)]
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"config key '{where}' must be a mapping, got {value!r}")
+        return dict(value)
+    if dataclasses.is_dataclass(hint):
+        return from_dict(hint, value, where)
+    if hint is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if hint is bool and not isinstance(value, bool) or hint is not bool and isinstance(value, bool):
+        raise ConfigError(f"config key '{where}' must be {hint.__name__}, got {value!r}")
+    if not isinstance(value, hint):
+        raise ConfigError(f"config key '{where}' must be {hint.__name__}, got {value!r}")
+    return value
+
+
+def from_dict(cls: type, data: Any, where: str = "") -> Any:
+    """Build dataclass ``cls`` from ``data``; unknown keys and wrong types are errors."""
+    if isinstance(data, cls):
+        return data
+    if not isinstance(data, dict):
+        raise ConfigError(f"config section '{where or cls.__name__}' must be a mapping, got {data!r}")
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    kwargs = {}
+    for key, value in data.items():
+        path = f"{where}.{key}" if where else str(key)
+        if key not in names:
+            raise ConfigError(f"unknown config key '{path}' (valid: {', '.join(sorted(names))})")
+        kwargs[key] = _check_type(value, hints[key], path)
+    return cls(**kwargs)
+
+
+def to_dict(cfg: Any) -> dict[str, Any]:
+    """Plain-dict form of a config dataclass (for YAML/JSON dumps)."""
+    return dataclasses.asdict(cfg)
+
+
+def apply_override(data: dict[str, Any], assignment: str) -> None:
+    """Apply one ``key.sub=value`` override in place; the value is parsed as YAML."""
+    if "=" not in assignment:
+        raise ConfigError(f"override '{assignment}' must look like key.sub=value")
+    key, raw = assignment.split("=", 1)
+    parts = key.strip().split(".")
+    node = data
+    for part in parts[:-1]:
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise ConfigError(f"override '{assignment}': '{part}' is not a section")
+    node[parts[-1]] = yaml.safe_load(raw) if raw.strip() else ""
+
+
+def load_yaml(path: str | Path | None) -> dict[str, Any]:
+    """Read a YAML mapping (an empty dict for None)."""
+    if path is None:
+        return {}
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"config file not found: {p}")
+    try:
+        data = yaml.safe_load(p.read_text()) or {}
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{p}: invalid YAML ({str(e).splitlines()[0]})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{p}: top level must be a mapping")
+    return data
+
+
+def load_config(cls: type, path: str | Path | None = None, overrides: list[str] | None = None) -> Any:
+    """Load ``cls`` from an optional YAML file plus ``key=value`` overrides."""
+    data = load_yaml(path)
+    for assignment in overrides or []:
+        apply_override(data, assignment)
+    try:
+        return from_dict(cls, data)
+    except ConfigError as e:
+        raise ConfigError(f"{path}: {e}" if path else str(e)) from None

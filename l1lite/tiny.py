@@ -1,0 +1,151 @@
+"""Offline tiny Qwen2 model with an R1-Distill-style tokenizer and chat template.
+
+The folder it writes loads with ``AutoModelForCausalLM`` / ``AutoTokenizer`` and is laid
+out like ``deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B``, so every stage can be exercised
+for real without the model hub.
+"""
+
+from __future__ import annotations
+
+import json
+from importlib import resources
+from pathlib import Path
+
+BOS = "<｜begin▁of▁sentence｜>"
+EOS = "<｜end▁of▁sentence｜>"
+USER = "<｜User｜>"
+ASSISTANT = "<｜Assistant｜>"
+THINK_OPEN = "<think>"
+THINK_CLOSE = "</think>"
+SPECIAL_TOKENS = [BOS, EOS, USER, ASSISTANT]  # control tokens, skipped when decoding
+ADDED_TOKENS = [THINK_OPEN, THINK_CLOSE]  # ordinary added tokens, kept in decoded text, as in R1-Distill
+
+# Qwen2's pre-tokenizer split (the one llama.cpp calls "deepseek-r1-qwen").
+QWEN2_SPLIT = (
+    r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"
+)
+
+# Same rendering as R1-Distill's template: bos + system + <｜User｜>q + <｜Assistant｜><think>\n
+# (earlier assistant turns keep only the text after </think>).
+CHAT_TEMPLATE = (
+    "{% set system = namespace(text='') %}"
+    "{% for m in messages %}{% if m['role'] == 'system' %}{% set system.text = m['content'] %}{% endif %}{% endfor %}"
+    "{{ bos_token }}{{ system.text }}"
+    "{% for m in messages %}"
+    "{% if m['role'] == 'user' %}{{ '<｜User｜>' + m['content'] }}"
+    "{% elif m['role'] == 'assistant' %}"
+    "{% set content = m['content'] %}"
+    "{% if '</think>' in content %}{% set content = content.split('</think>')[-1] %}{% endif %}"
+    "{{ '<｜Assistant｜>' + content + '<｜end▁of▁sentence｜>' }}"
+    "{% endif %}"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<｜Assistant｜><think>\\n' }}{% endif %}"
+)
+
+
+def _corpus() -> list[str]:
+    rows = resources.files("l1lite.assets").joinpath("math_small.jsonl").read_text().splitlines()
+    texts = [json.loads(r)["problem"] for r in rows]
+    texts += [
+        "Let's think step by step and output the final answer within \\boxed{}. Think for 512 tokens.",
+        "Think for maximum 1024 tokens. Wait, let me check that again. So the answer is \\boxed{42}.",
+        "First, add the numbers. Then multiply. Therefore the result is correct. Hmm, alternatively we verify.",
+        "0123456789 + - * / = ( ) { } [ ] ^ $ \\frac{1}{2} \\times \\cdot \\sqrt{2} \\pi x y z",
+    ]
+    return texts * 4
+
+
+def build_tokenizer(vocab_size: int = 640):
+    """Train a byte-level BPE tokenizer locally with R1-Distill's special tokens and template."""
+    from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.BPE())
+    tok.normalizer = normalizers.NFC()
+    tok.pre_tokenizer = pre_tokenizers.Sequence(
+        [
+            pre_tokenizers.Split(Regex(QWEN2_SPLIT), behavior="isolated"),
+            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
+        ]
+    )
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    tok.train_from_iterator(_corpus(), trainer=trainer)
+    from tokenizers import AddedToken
+
+    tok.add_special_tokens([AddedToken(t, special=True, normalized=False) for t in SPECIAL_TOKENS])
+    tok.add_tokens([AddedToken(t, special=False, normalized=False) for t in ADDED_TOKENS])
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        bos_token=BOS,
+        eos_token=EOS,
+        pad_token=EOS,
+        unk_token=None,
+        chat_template=CHAT_TEMPLATE,
+        model_max_length=16384,
+        clean_up_tokenization_spaces=False,
+    )
+
+
+def build_tiny_model(
+    out: str | Path,
+    hidden_size: int = 64,
+    num_layers: int = 2,
+    num_heads: int = 4,
+    num_kv_heads: int = 2,
+    intermediate_size: int = 128,
+    seed: int = 0,
+) -> Path:
+    """Write a random-init tiny Qwen2ForCausalLM and its tokenizer to ``out``."""
+    import torch
+    from transformers import AutoModelForCausalLM, Qwen2Config
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    tokenizer = build_tokenizer()
+    vocab = -(-len(tokenizer) // 64) * 64  # padded like real checkpoints (embedding rows > tokens)
+    config = Qwen2Config(
+        vocab_size=vocab,
+        hidden_size=hidden_size,
+        intermediate_size=intermediate_size,
+        num_hidden_layers=num_layers,
+        num_attention_heads=num_heads,
+        num_key_value_heads=num_kv_heads,
+        max_position_embeddings=8192,
+        rope_theta=10000.0,
+        rms_norm_eps=1e-6,
+        tie_word_embeddings=False,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        torch_dtype="float32",
+    )
+    torch.manual_seed(seed)
+    model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+    model.generation_config.bos_token_id = tokenizer.bos_token_id
+    model.generation_config.eos_token_id = tokenizer.eos_token_id
+    model.generation_config.pad_token_id = tokenizer.pad_token_id
+    model.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    cfg_path = out / "tokenizer_config.json"
+    tok_cfg = json.loads(cfg_path.read_text())
+    tok_cfg["unk_token"] = None
+    cfg_path.write_text(json.dumps(tok_cfg, indent=2, ensure_ascii=False))
+    return out
+
+
+def add_arguments(parser) -> None:
+    """CLI: ``l1lite tiny-model OUT``."""
+    parser.add_argument("out", help="folder to write the model and tokenizer to")
+    parser.add_argument("--seed", type=int, default=0)
+
+
+def run(args) -> int:
+    """CLI entry point."""
+    path = build_tiny_model(args.out, seed=args.seed)
+    print(f"tiny model written to {path}")
+    return 0
