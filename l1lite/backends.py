@@ -1,0 +1,101 @@
+"""Model backends for training: ``unsloth`` (CUDA), ``bnb`` (4-bit nf4 + PEFT), ``plain`` (full precision + PEFT).
+
+``choose`` picks one automatically with a reason; ``load`` returns ``(peft_model, tokenizer)``.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from l1lite.config import ConfigError, LoraConfig, ModelConfig
+
+log = logging.getLogger(__name__)
+BACKENDS = ("auto", "unsloth", "bnb", "plain")
+
+
+def _cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def choose(requested: str = "auto") -> tuple[str, str]:
+    """Resolve ``requested`` to a backend name and the reason for it."""
+    if requested not in BACKENDS:
+        raise ConfigError(f"unknown model.backend '{requested}' (choose from {', '.join(BACKENDS)})")
+    if requested != "auto":
+        return requested, "requested in config (model.backend)"
+    if not _cuda():
+        return "plain", "no CUDA GPU: full-precision base + LoRA on CPU"
+    from l1lite import unsloth_adapter
+
+    ok, why = unsloth_adapter.availability()
+    if ok:
+        return "unsloth", why
+    return "bnb", f"CUDA without Unsloth ({why}): bitsandbytes nf4 + PEFT LoRA"
+
+
+def _peft(model: Any, model_cfg: ModelConfig, lora: LoraConfig) -> Any:
+    from peft import LoraConfig as PeftLoraConfig
+    from peft import PeftModel, get_peft_model
+
+    if model_cfg.adapter:
+        return PeftModel.from_pretrained(model, model_cfg.adapter, is_trainable=True)
+    cfg = PeftLoraConfig(
+        r=lora.r,
+        lora_alpha=lora.alpha,
+        lora_dropout=lora.dropout,
+        target_modules=lora.target_modules,
+        task_type="CAUSAL_LM",
+    )
+    return get_peft_model(model, cfg)
+
+
+def disable_cpu_bf16_repack(model: Any) -> int:
+    """Stop bitsandbytes from repacking 4-bit weights on AVX512-BF16 CPUs (it breaks training)."""
+    import bitsandbytes as bnb
+
+    layers = [m for m in model.modules() if isinstance(m, bnb.nn.Linear4bit)]
+    for m in layers:
+        m.support_avx512bf16_for_cpu = False
+    return len(layers)
+
+
+def load(backend: str, model_cfg: ModelConfig, lora: LoraConfig) -> tuple[Any, Any]:
+    """Load the base model with LoRA adapters for ``backend``."""
+    if backend == "unsloth":
+        from l1lite import unsloth_adapter
+
+        ok, why = unsloth_adapter.availability()
+        if not ok:
+            raise ConfigError(f"model.backend 'unsloth' is not usable here: {why}")
+        return unsloth_adapter.load(model_cfg, lora)
+
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    cuda = _cuda()
+    tokenizer = AutoTokenizer.from_pretrained(model_cfg.name)
+    if backend == "bnb":
+        from peft import prepare_model_for_kbit_training
+        from transformers import BitsAndBytesConfig
+
+        compute = torch.bfloat16 if cuda and torch.cuda.is_bf16_supported() else torch.float32
+        quant = BitsAndBytesConfig(
+            load_in_4bit=True,
+            bnb_4bit_quant_type="nf4",
+            bnb_4bit_use_double_quant=True,
+            bnb_4bit_compute_dtype=compute,
+        )
+        model = AutoModelForCausalLM.from_pretrained(
+            model_cfg.name, quantization_config=quant, dtype=compute, device_map={"": 0} if cuda else {"": "cpu"}
+        )
+        disable_cpu_bf16_repack(model)
+        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=model_cfg.gradient_checkpointing)
+    else:
+        dtype = torch.bfloat16 if cuda and torch.cuda.is_bf16_supported() else torch.float32
+        model = AutoModelForCausalLM.from_pretrained(model_cfg.name, dtype=dtype)
+        if cuda:
+            model = model.to("cuda")
+    return _peft(model, model_cfg, lora), tokenizer

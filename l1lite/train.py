@@ -1,0 +1,141 @@
+"""GRPO training with LCPO rewards and a target-length curriculum (``l1lite train``)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from l1lite import backends
+from l1lite.config import ConfigError, TrainConfig, load_config, to_dict
+
+log = logging.getLogger(__name__)
+ADAPTER_DIR = "adapter"
+
+
+def grpo_args(cfg: TrainConfig, cuda: bool) -> Any:
+    """GRPOConfig from our defaults plus every key of the config's ``trainer`` section (validated by TRL)."""
+    from trl import GRPOConfig
+
+    if cfg.trainer.get("shuffle_dataset", False):
+        raise ConfigError("trainer.shuffle_dataset must stay false: the curriculum orders the prompts itself")
+    kwargs: dict[str, Any] = {
+        "output_dir": cfg.output_dir,
+        "report_to": [r for r in cfg.logging.report_to if r != "none"] or "none",
+        "logging_steps": cfg.logging.logging_steps,
+        "use_cpu": not cuda,
+        "bf16": cuda,
+        "save_strategy": "steps",
+        "save_steps": 50,
+        "max_steps": 100,
+        "gradient_checkpointing": cfg.model.gradient_checkpointing,
+        **cfg.trainer,
+        "shuffle_dataset": False,
+    }
+    try:
+        return GRPOConfig(**kwargs)
+    except TypeError as e:
+        bad = str(e).split("'")[1] if "'" in str(e) else str(e)
+        raise ConfigError(f"unknown config key 'trainer.{bad}' (not a GRPOConfig field)") from None
+    except ValueError as e:
+        raise ConfigError(f"invalid trainer settings: {str(e).splitlines()[0]}") from None
+
+
+def prompts_per_step(args: Any) -> int:
+    """Distinct prompts consumed per optimizer step under TRL's RepeatSampler."""
+    per_round = args.generation_batch_size // args.num_generations
+    rounds_per_step = args.gradient_accumulation_steps / (args.steps_per_generation * args.num_iterations)
+    return max(1, round(per_round * rounds_per_step))
+
+
+def _last_checkpoint(output_dir: str) -> str | None:
+    from transformers.trainer_utils import get_last_checkpoint
+
+    return get_last_checkpoint(output_dir) if Path(output_dir).is_dir() else None
+
+
+def train(cfg: TrainConfig, resume: bool | str = False) -> dict[str, Any]:
+    """Run training; returns the summary also written to ``output_dir/summary.json``."""
+    out = Path(cfg.output_dir)
+    checkpoint = None
+    if resume:
+        checkpoint = resume if isinstance(resume, str) else _last_checkpoint(cfg.output_dir)
+        if checkpoint is None:
+            raise ConfigError(f"--resume: no checkpoint found in {out}")
+    elif _last_checkpoint(cfg.output_dir):
+        raise ConfigError(f"{out} already has checkpoints: pass --resume or choose another output_dir")
+
+    backend, why = backends.choose(cfg.model.backend)
+    log.info("backend: %s (%s)", backend, why)
+    print(f"l1lite: backend '{backend}' ({why})", flush=True)
+    model, tokenizer = backends.load(backend, cfg.model, cfg.lora)  # unsloth (if chosen) is imported before TRL
+
+    from trl import GRPOTrainer
+
+    from l1lite.curriculum import Curriculum, CurriculumCallback, load_curriculum_state, schedule_dataset
+    from l1lite.data import load_problems
+    from l1lite.rewards import build_reward_funcs
+
+    cuda = backends._cuda()
+    args = grpo_args(cfg, cuda)
+    problems = load_problems(cfg.data, tokenizer)
+    per_step = prompts_per_step(args)
+    curriculum = Curriculum(cfg.curriculum, prompts_per_step=per_step)
+    if checkpoint:
+        state = load_curriculum_state(checkpoint)
+        if state is not None:
+            curriculum.load_state_dict(state)
+    dataset = schedule_dataset(problems, curriculum, cfg.prompt, num_slots=args.max_steps * per_step, seed=args.seed)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "config.yaml").write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False, allow_unicode=True))
+
+    trainer = GRPOTrainer(
+        model=model,
+        processing_class=tokenizer,
+        reward_funcs=build_reward_funcs(cfg.reward),
+        args=args,
+        train_dataset=dataset,
+        callbacks=[CurriculumCallback(curriculum)],
+    )
+    start = time.time()
+    result = trainer.train(resume_from_checkpoint=checkpoint)
+    adapter_dir = out / ADAPTER_DIR
+    trainer.model.save_pretrained(adapter_dir)
+    tokenizer.save_pretrained(adapter_dir)
+    history = trainer.state.log_history
+    (out / "log_history.json").write_text(json.dumps(history, indent=1))
+    summary = {
+        "backend": backend,
+        "backend_reason": why,
+        "base_model": cfg.model.name,
+        "global_step": trainer.state.global_step,
+        "prompts_per_step": per_step,
+        "resumed_from": checkpoint,
+        "train_loss": result.training_loss,
+        "wall_seconds": round(time.time() - start, 2),
+        "adapter": str(adapter_dir),
+        "last_metrics": {k: v for e in history for k, v in e.items() if k.startswith(("lcpo/", "reward", "loss"))},
+        "curriculum": curriculum.state_dict(),
+    }
+    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    return summary
+
+
+def add_arguments(parser) -> None:
+    """CLI: ``l1lite train --config FILE [--set k=v ...] [--resume [CHECKPOINT]]``."""
+    parser.add_argument("--config", help="YAML training config (see configs/)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--resume", nargs="?", const=True, default=False, metavar="CHECKPOINT")
+
+
+def run(args) -> int:
+    """CLI entry point."""
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    cfg = load_config(TrainConfig, args.config, args.overrides)
+    summary = train(cfg, resume=args.resume)
+    print(json.dumps({k: summary[k] for k in ("backend", "global_step", "train_loss", "adapter")}, indent=2))
+    return 0
