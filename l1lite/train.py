@@ -15,6 +15,7 @@ from l1lite.config import ConfigError, TrainConfig, load_config, to_dict
 
 log = logging.getLogger(__name__)
 ADAPTER_DIR = "adapter"
+CURRICULUM_STATE = "curriculum.json"  # written by CurriculumCallback.on_save, after the rest of a checkpoint
 
 
 def grpo_args(cfg: TrainConfig, cuda: bool) -> Any:
@@ -52,21 +53,22 @@ def prompts_per_step(args: Any) -> int:
     return max(1, round(per_round * rounds_per_step))
 
 
-def _last_checkpoint(output_dir: str) -> str | None:
-    from transformers.trainer_utils import get_last_checkpoint
+def last_checkpoint(output_dir: str | Path) -> str | None:
+    """Newest complete checkpoint: its ``curriculum.json`` is written last, so a kill mid-save is skipped."""
+    found = [p for p in Path(output_dir).glob("checkpoint-*") if p.name.split("-")[-1].isdigit()]
+    done = [p for p in found if (p / CURRICULUM_STATE).is_file()]
+    return str(max(done, key=lambda p: int(p.name.split("-")[-1]))) if done else None
 
-    return get_last_checkpoint(output_dir) if Path(output_dir).is_dir() else None
 
-
-def train(cfg: TrainConfig, resume: bool | str = False) -> dict[str, Any]:
-    """Run training; returns the summary also written to ``output_dir/summary.json``."""
+def train(cfg: TrainConfig, resume: bool | str = False, callbacks: list | None = None) -> dict[str, Any]:
+    """Run training (``callbacks``: extra TrainerCallbacks); returns the summary written to ``summary.json``."""
     out = Path(cfg.output_dir)
     checkpoint = None
     if resume:
-        checkpoint = resume if isinstance(resume, str) else _last_checkpoint(cfg.output_dir)
+        checkpoint = resume if isinstance(resume, str) else last_checkpoint(out)
         if checkpoint is None:
-            raise ConfigError(f"--resume: no checkpoint found in {out}")
-    elif _last_checkpoint(cfg.output_dir):
+            raise ConfigError(f"--resume: no complete checkpoint found in {out}")
+    elif any(out.glob("checkpoint-*")):
         raise ConfigError(f"{out} already has checkpoints: pass --resume or choose another output_dir")
 
     backend, why = backends.choose(cfg.model.backend)
@@ -99,7 +101,7 @@ def train(cfg: TrainConfig, resume: bool | str = False) -> dict[str, Any]:
         reward_funcs=build_reward_funcs(cfg.reward),
         args=args,
         train_dataset=dataset,
-        callbacks=[CurriculumCallback(curriculum)],
+        callbacks=[CurriculumCallback(curriculum), *(callbacks or [])],
     )
     start = time.time()
     result = trainer.train(resume_from_checkpoint=checkpoint)
