@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -16,6 +17,7 @@ def run_demo(out: str | Path, config: str | Path = DEMO_CONFIG, overrides: list[
     """Tiny model -> GRPO with LoRA + LCPO -> merge + GGUF -> budget-prompted generation in llama.cpp."""
     from l1lite.export import export
     from l1lite.inference import generate, load_backend
+    from l1lite.prompts import user_message
     from l1lite.tiny import build_tiny_model
     from l1lite.train import train
 
@@ -38,11 +40,13 @@ def run_demo(out: str | Path, config: str | Path = DEMO_CONFIG, overrides: list[
 
     t = time.time()
     gguf = exported["gguf"]["f16"]
-    result = generate(
-        load_backend(str(gguf)), QUESTION, budget=BUDGET, mode="exact", enforce="cap", max_tokens=64, seed=0
-    )
+    backend = load_backend(str(gguf))
+    result = generate(backend, QUESTION, budget=BUDGET, mode="exact", enforce="cap", max_tokens=64, seed=0)
     timings["generate"] = time.time() - t
-    return {"out": out, "tiny": tiny, "train": summary, "export": exported, "result": result, "timings": timings}
+    prompt = user_message(QUESTION, BUDGET, "exact", cfg.prompt)
+    record = {"prompt": prompt, "gguf": str(gguf), "result": result.to_dict()}
+    (out / "demo.json").write_text(json.dumps(record, indent=2, ensure_ascii=False))
+    return {"tiny": tiny, "train": summary, "export": exported, "prompt": prompt, "result": result, "timings": timings}
 
 
 def add_arguments(parser) -> None:
@@ -65,7 +69,7 @@ def run(args) -> int:
         print(f"gguf {qtype:<10} : {path}")
     print(f"modelfile       : {r['export']['modelfile']}")
     print("timings (s)     : " + ", ".join(f"{k} {v:.1f}" for k, v in r["timings"].items()))
-    print(f"\nllama.cpp, prompt: {QUESTION} ... Think for {BUDGET} tokens. (enforce=cap)")
+    print(f"\nllama.cpp (enforce=cap), user prompt: {r['prompt']}")
     print(f"thinking tokens {res.thinking_tokens}, answer tokens {res.answer_tokens}, finish {res.finish_reason}")
     print("generated text:")
     print(res.text)

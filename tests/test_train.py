@@ -47,8 +47,14 @@ def test_training_logs_metrics_and_saves_loadable_adapter(tiny_model_dir, tmp_pa
     cfg = load_config(
         TrainConfig,
         DEMO,
-        _overrides(tiny_model_dir, out, f"model.backend={backend}", f"model.load_in_4bit={backend == 'bnb'}",
-                   "trainer.max_steps=2", "trainer.max_completion_length=16"),
+        _overrides(
+            tiny_model_dir,
+            out,
+            f"model.backend={backend}",
+            f"model.load_in_4bit={backend == 'bnb'}",
+            "trainer.max_steps=2",
+            "trainer.max_completion_length=16",
+        ),
     )
     summary = train(cfg)
     assert summary["backend"] == backend and summary["global_step"] == 2
@@ -112,12 +118,20 @@ def _by_step(path, per_step=4):
 def test_kill_9_then_resume_continues_exactly(tiny_model_dir, tmp_path):
     env = {**os.environ, "PYTHONPATH": f"{ROOT / 'tests'}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
     full, cut = tmp_path / "full", tmp_path / "cut"
-    subprocess.run(_train_cmd(tiny_model_dir, full), env={**env, "L1LITE_RECORD": str(tmp_path / "full.jsonl")},
-                   check=True, capture_output=True)
+    subprocess.run(
+        _train_cmd(tiny_model_dir, full),
+        env={**env, "L1LITE_RECORD": str(tmp_path / "full.jsonl")},
+        check=True,
+        capture_output=True,
+    )
 
     rec = str(tmp_path / "cut.jsonl")
-    proc = subprocess.Popen(_train_cmd(tiny_model_dir, cut), env={**env, "L1LITE_RECORD": rec},
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        _train_cmd(tiny_model_dir, cut),
+        env={**env, "L1LITE_RECORD": rec},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.time() + 300
     while not (cut / "checkpoint-2" / "curriculum.json").exists() and time.time() < deadline:
         time.sleep(0.2)
@@ -127,8 +141,9 @@ def test_kill_9_then_resume_continues_exactly(tiny_model_dir, tmp_path):
     last = max(int(p.name.split("-")[1]) for p in cut.glob("checkpoint-*") if (p / "curriculum.json").exists())
     assert 2 <= last < 5
 
-    subprocess.run(_train_cmd(tiny_model_dir, cut, "--resume"), env={**env, "L1LITE_RECORD": rec},
-                   check=True, capture_output=True)
+    subprocess.run(
+        _train_cmd(tiny_model_dir, cut, "--resume"), env={**env, "L1LITE_RECORD": rec}, check=True, capture_output=True
+    )
     summary = json.loads((cut / "summary.json").read_text())
     assert summary["global_step"] == 5 and summary["resumed_from"] == str(cut / f"checkpoint-{last}")
     assert _by_step(rec) == _by_step(tmp_path / "full.jsonl")
