@@ -18,7 +18,7 @@ ADAPTER_DIR = "adapter"
 CURRICULUM_STATE = "curriculum.json"  # written by CurriculumCallback.on_save, after the rest of a checkpoint
 
 
-def grpo_args(cfg: TrainConfig, cuda: bool) -> Any:
+def grpo_args(cfg: TrainConfig, cuda: bool, bf16: bool = False) -> Any:
     """GRPOConfig from our defaults plus every key of the config's ``trainer`` section (validated by TRL)."""
     from trl import GRPOConfig
 
@@ -29,7 +29,8 @@ def grpo_args(cfg: TrainConfig, cuda: bool) -> Any:
         "report_to": [r for r in cfg.logging.report_to if r != "none"] or "none",
         "logging_steps": cfg.logging.logging_steps,
         "use_cpu": not cuda,
-        "bf16": cuda,
+        "bf16": cuda and bf16,
+        "fp16": cuda and not bf16,  # T4-class GPUs have no bf16
         "save_strategy": "steps",
         "save_steps": 50,
         "max_steps": 100,
@@ -76,6 +77,7 @@ def train(cfg: TrainConfig, resume: bool | str = False, callbacks: list | None =
     print(f"l1lite: backend '{backend}' ({why})", flush=True)
     model, tokenizer = backends.load(backend, cfg.model, cfg.lora)  # unsloth (if chosen) is imported before TRL
 
+    import torch
     from trl import GRPOTrainer
 
     from l1lite.curriculum import Curriculum, CurriculumCallback, load_curriculum_state, schedule_dataset
@@ -83,7 +85,7 @@ def train(cfg: TrainConfig, resume: bool | str = False, callbacks: list | None =
     from l1lite.rewards import build_reward_funcs
 
     cuda = backends._cuda()
-    args = grpo_args(cfg, cuda)
+    args = grpo_args(cfg, cuda, bf16=cuda and torch.cuda.is_bf16_supported())
     problems = load_problems(cfg.data, tokenizer)
     per_step = prompts_per_step(args)
     curriculum = Curriculum(cfg.curriculum, prompts_per_step=per_step)
