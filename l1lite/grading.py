@@ -7,6 +7,7 @@ the timeout, so an exponent tower or a huge expression costs at most the timeout
 
 from __future__ import annotations
 
+import atexit
 import importlib
 import json
 import os
@@ -17,6 +18,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from fractions import Fraction
 from functools import lru_cache
 from pathlib import Path
@@ -86,6 +88,8 @@ def count_boxed(text: str) -> int:
 _NOISE = re.compile(r"\\left|\\right|\\[!,;: ]|\\displaystyle|\^\{?\\circ\}?|\\circ|\\%|%|\\\$|\$|~|\s+")
 _NUMBER = re.compile(r"-?(\d{1,40}|\d{1,3}(,\d{3}){1,12})")
 _DECIMAL = re.compile(r"-?(\d{0,40}\.\d{1,40}|\d{1,40}\.)")
+_UNIT = re.compile(r"(?<=\d)\\(?:text|mbox|mathrm)\{[^{}]*\}$")  # 50\text{km/h}: a number with a unit
+_ASSIGN = re.compile(r"^[A-Za-z]=")  # x=7
 _FRAC = re.compile(r"(-?)(?:\\frac\{(-?\d{1,40})\}\{(-?\d{1,40})\}|\\frac(\d)(\d)|(\d{1,40})/(\d{1,40}))")
 
 
@@ -95,7 +99,8 @@ def _normalize_math(s: str) -> str:
 
 
 def _as_number(s: str) -> tuple[Fraction, bool] | None:
-    """(value, is_decimal) for an integer, decimal or integer fraction; None otherwise."""
+    """(value, is_decimal) for an integer, decimal or integer fraction (unit text dropped); None otherwise."""
+    s = _UNIT.sub("", s)
     if _NUMBER.fullmatch(s):
         return Fraction(s.replace(",", "")), False
     if _DECIMAL.fullmatch(s):
@@ -111,16 +116,23 @@ def _as_number(s: str) -> tuple[Fraction, bool] | None:
 
 
 def fast_verdict(gold: str, pred: str) -> bool | None:
-    """True/False when decidable without math-verify (same string, or two exact numbers); else None."""
+    """True/False when decidable without math-verify (same string, or two exact numbers); else None.
+
+    The prediction may be a plain assignment (``x = 7``); either side may carry a ``\\text{}`` unit.
+    """
     g, p = _normalize_math(gold), _normalize_math(pred)
     if g == p:
         return True
-    gn, pn = _as_number(g), _as_number(p)
+    gn, pn = _as_number(g), _as_number(_ASSIGN.sub("", p))
     if gn is None or pn is None:
         return None
     if gn[0] == pn[0]:
         return True
     return False if not (gn[1] or pn[1]) else None  # decimals may match by rounding: let math-verify decide
+
+
+# Workers are started from one long-lived thread: on Linux they die with the thread that started them.
+_SPAWNER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="l1lite-grading-spawn")
 
 
 class _WorkerProcess:
@@ -129,13 +141,14 @@ class _WorkerProcess:
     def __init__(self) -> None:
         root = str(Path(__file__).resolve().parent.parent)
         env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")])))
-        self.proc = subprocess.Popen(
+        self.proc = _SPAWNER.submit(
+            subprocess.Popen,
             [sys.executable, "-u", "-m", "l1lite.grading"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
             env=env,
-        )
+        ).result()
         self.ready = False
         self._buf = b""
 
@@ -185,12 +198,11 @@ class MathVerifyWorker:
         self._spare: _WorkerProcess | None = None
 
     def close(self) -> None:
-        """Kill both processes (a later call starts new ones)."""
-        with self._lock:
-            for w in (self._active, self._spare):
-                if w is not None:
-                    w.kill()
-            self._active = self._spare = None
+        """Kill both processes (at exit: a worker may be busy on a hanging input)."""
+        for w in (self._active, self._spare):
+            if w is not None:
+                w.kill()
+        self._active = self._spare = None
 
     def verify(self, gold: str, pred: str, timeout_s: float) -> bool:
         """math-verify ``gold`` against ``pred`` (both LaTeX answers); False on timeout or error."""
@@ -208,6 +220,7 @@ class MathVerifyWorker:
 
 
 _WORKER = MathVerifyWorker()
+atexit.register(_WORKER.close)
 
 
 @lru_cache(maxsize=65536)
@@ -224,6 +237,20 @@ def _serve() -> None:
     import logging
 
     logging.disable(logging.WARNING)
+    if sys.platform.startswith("linux"):  # die with the parent even while stuck in C code (PR_SET_PDEATHSIG)
+        import ctypes
+        import signal
+
+        ctypes.CDLL(None).prctl(1, signal.SIGKILL)
+    else:  # elsewhere: stop once the parent is gone (checked while Python code runs)
+        parent = os.getppid()
+
+        def orphan_watch() -> None:
+            while os.getppid() == parent:
+                time.sleep(1.0)
+            os._exit(0)
+
+        threading.Thread(target=orphan_watch, daemon=True).start()
     try:
         from math_verify import parse, verify
 

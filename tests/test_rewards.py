@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -10,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from l1lite.config import ConfigError, RewardConfig
-from l1lite.grading import count_boxed, verify_math
+from l1lite.grading import count_boxed, fast_verdict, verify_math
 from l1lite.rewards import (
     build_reward_funcs,
     extract_boxed,
@@ -96,6 +98,15 @@ def test_equivalent_forms_of_one_half_agree():
             assert is_correct(f"ok</think>\\boxed{{{pred}}}", gold), (gold, pred)
 
 
+def test_fast_path_settles_plain_numbers_and_defers_the_rest():
+    assert fast_verdict("7", "x = 7") is True and fast_verdict("7", "x = 8") is False
+    assert fast_verdict("50", "50 \\text{ km/h}") is True and fast_verdict("-\\frac{3}{2}", "-1.5") is True
+    assert fast_verdict("\\frac{1}{3}", "\\frac{2}{5}") is False
+    for gold, pred in [("\\frac{1}{3}", "0.333333"), ("x=7", "y=7"), ("\\sqrt{2}", "\\frac{2}{\\sqrt{2}}")]:
+        assert fast_verdict(gold, pred) is None, (gold, pred)  # left to math-verify, which rounds floats
+    assert is_correct("t</think>\\boxed{0.333333}", "\\frac{1}{3}")
+
+
 def test_custom_grader_and_import_errors():
     # operator.contains(completion, gold): gold appears anywhere in the completion
     assert is_correct(RIGHT, "carries", "operator:contains")
@@ -150,6 +161,37 @@ def test_adversarial_inputs_are_bounded_off_main_thread():
     thread.start()
     thread.join(timeout=120)
     assert result == {"failures": []}
+
+
+ORPHAN_SCRIPT = """
+import os, threading, time
+from l1lite.grading import _WORKER, verify_math
+verify_math("1", "\\\\sqrt{1}")
+print(_WORKER._active.proc.pid, _WORKER._spare.proc.pid, flush=True)
+threading.Thread(target=verify_math, args=("1", "9^{9^{9^{9^{9}}}}", 600.0), daemon=True).start()
+time.sleep(1.0)
+os.kill(os.getpid(), 9)
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux-only")
+def test_workers_die_with_a_killed_parent():
+    root = Path(__file__).resolve().parent.parent
+    out = subprocess.run([sys.executable, "-c", ORPHAN_SCRIPT], capture_output=True, text=True, cwd=root, timeout=120)
+    assert out.returncode == -9, out.stderr
+    pids = [int(p) for p in out.stdout.split()]
+    assert len(pids) == 2
+    deadline = time.monotonic() + 10
+    while any(map(_running, pids)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(map(_running, pids))  # not even the one busy on the tower
+
+
+def _running(pid: int) -> bool:
+    try:  # a zombie (state Z) left unreaped by a container's init is dead too
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
 
 
 def test_oversized_answer_is_wrong_without_grading():
