@@ -14,7 +14,8 @@ log = logging.getLogger(__name__)
 BACKENDS = ("auto", "unsloth", "bnb", "plain")
 
 
-def _cuda() -> bool:
+def cuda_available() -> bool:
+    """Whether a CUDA GPU is usable."""
     import torch
 
     return torch.cuda.is_available()
@@ -24,12 +25,17 @@ def choose(requested: str = "auto") -> tuple[str, str]:
     """Resolve ``requested`` to a backend name and the reason for it."""
     if requested not in BACKENDS:
         raise ConfigError(f"unknown model.backend '{requested}' (choose from {', '.join(BACKENDS)})")
-    if requested != "auto":
-        return requested, "requested in config (model.backend)"
-    if not _cuda():
-        return "plain", "no CUDA GPU: full-precision base + LoRA on CPU"
     from l1lite import unsloth_adapter
 
+    if requested == "unsloth":
+        ok, why = unsloth_adapter.availability()  # imports Unsloth now, before anything imports TRL
+        if not ok:
+            raise ConfigError(f"model.backend 'unsloth' is not usable here: {why}")
+        return requested, "requested in config (model.backend)"
+    if requested != "auto":
+        return requested, "requested in config (model.backend)"
+    if not cuda_available():
+        return "plain", "no CUDA GPU: full-precision base + LoRA on CPU"
     ok, why = unsloth_adapter.availability()
     if ok:
         return "unsloth", why
@@ -63,19 +69,16 @@ def disable_cpu_bf16_repack(model: Any) -> int:
 
 
 def load(backend: str, model_cfg: ModelConfig, lora: LoraConfig) -> tuple[Any, Any]:
-    """Load the base model with LoRA adapters for ``backend``."""
+    """Load the base model with LoRA adapters for ``backend`` (as resolved by :func:`choose`)."""
     if backend == "unsloth":
         from l1lite import unsloth_adapter
 
-        ok, why = unsloth_adapter.availability()
-        if not ok:
-            raise ConfigError(f"model.backend 'unsloth' is not usable here: {why}")
         return unsloth_adapter.load(model_cfg, lora)
 
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    cuda = _cuda()
+    cuda = cuda_available()
     tokenizer = AutoTokenizer.from_pretrained(model_cfg.name)
     if backend == "bnb":
         from peft import prepare_model_for_kbit_training

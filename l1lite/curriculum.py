@@ -248,16 +248,16 @@ def load_curriculum_state(checkpoint_dir: str | Path) -> dict[str, Any] | None:
         raise ConfigError(f"{path}: invalid JSON ({e})") from None
 
 
-def prompts_per_step(trainer: dict[str, Any]) -> int:
-    """Distinct prompts per optimizer step from GRPOConfig keys (one process; TRL defaults 8 / 8 / 1)."""
-    batch = trainer.get("per_device_train_batch_size", 8) * trainer.get("gradient_accumulation_steps", 1)
-    generations = trainer.get("num_generations", 8)
-    if batch % generations:
+def prompts_per_step(args: Any) -> int:
+    """Distinct prompts per optimizer step for a resolved GRPOConfig, under TRL's RepeatSampler."""
+    per_round = args.generation_batch_size // args.num_generations
+    rounds_per_step = args.gradient_accumulation_steps / (args.steps_per_generation * args.num_iterations)
+    if (per_round * rounds_per_step) % 1 or per_round * rounds_per_step < 1:
         raise ConfigError(
-            f"trainer: per_device_train_batch_size * gradient_accumulation_steps ({batch}) "
-            f"must be a multiple of num_generations ({generations})"
+            f"trainer: {per_round} prompts per generation round over {args.steps_per_generation} x "
+            f"{args.num_iterations} micro-steps do not make a whole number of prompts per optimizer step"
         )
-    return batch // generations
+    return int(per_round * rounds_per_step)
 
 
 def add_arguments(parser) -> None:
@@ -295,7 +295,9 @@ def _plot(drawn: list[tuple[int, int, str]], out: str, force: bool) -> None:
 def run(args) -> int:
     """CLI entry point."""
     cfg = load_config(TrainConfig, args.config, args.set)
-    curriculum = Curriculum(cfg.curriculum, prompts_per_step(cfg.trainer))
+    from l1lite.train import grpo_args
+
+    curriculum = Curriculum(cfg.curriculum, prompts_per_step(grpo_args(cfg, cuda=False)))
     steps = args.steps or (cfg.trainer.get("max_steps") or 0)
     steps = steps if steps > 0 else 100
     print(f"scheduler {cfg.curriculum.scheduler}, {curriculum.prompts_per_step} prompts/step, {steps} steps")

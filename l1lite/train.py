@@ -15,7 +15,6 @@ from l1lite.config import ConfigError, TrainConfig, load_config, to_dict
 
 log = logging.getLogger(__name__)
 ADAPTER_DIR = "adapter"
-CURRICULUM_STATE = "curriculum.json"  # written by CurriculumCallback.on_save, after the rest of a checkpoint
 
 
 def grpo_args(cfg: TrainConfig, cuda: bool, bf16: bool = False) -> Any:
@@ -47,22 +46,18 @@ def grpo_args(cfg: TrainConfig, cuda: bool, bf16: bool = False) -> Any:
         raise ConfigError(f"invalid trainer settings: {str(e).splitlines()[0]}") from None
 
 
-def prompts_per_step(args: Any) -> int:
-    """Distinct prompts consumed per optimizer step under TRL's RepeatSampler."""
-    per_round = args.generation_batch_size // args.num_generations
-    rounds_per_step = args.gradient_accumulation_steps / (args.steps_per_generation * args.num_iterations)
-    return max(1, round(per_round * rounds_per_step))
-
-
 def last_checkpoint(output_dir: str | Path) -> str | None:
     """Newest complete checkpoint: its ``curriculum.json`` is written last, so a kill mid-save is skipped."""
+    from l1lite.curriculum import STATE_FILE
+
     found = [p for p in Path(output_dir).glob("checkpoint-*") if p.name.split("-")[-1].isdigit()]
-    done = [p for p in found if (p / CURRICULUM_STATE).is_file()]
+    done = [p for p in found if (p / STATE_FILE).is_file()]
     return str(max(done, key=lambda p: int(p.name.split("-")[-1]))) if done else None
 
 
 def train(cfg: TrainConfig, resume: bool | str = False, callbacks: list | None = None) -> dict[str, Any]:
     """Run training (``callbacks``: extra TrainerCallbacks); returns the summary written to ``summary.json``."""
+    backend, why = backends.choose(cfg.model.backend)  # imports Unsloth (when chosen) before TRL/transformers
     out = Path(cfg.output_dir)
     checkpoint = None
     if resume:
@@ -72,21 +67,25 @@ def train(cfg: TrainConfig, resume: bool | str = False, callbacks: list | None =
     elif any(out.glob("checkpoint-*")):
         raise ConfigError(f"{out} already has checkpoints: pass --resume or choose another output_dir")
 
-    backend, why = backends.choose(cfg.model.backend)
-    log.info("backend: %s (%s)", backend, why)
-    print(f"l1lite: backend '{backend}' ({why})", flush=True)
-    model, tokenizer = backends.load(backend, cfg.model, cfg.lora)  # unsloth (if chosen) is imported before TRL
-
     import torch
     from trl import GRPOTrainer
 
-    from l1lite.curriculum import Curriculum, CurriculumCallback, load_curriculum_state, schedule_dataset
+    from l1lite.curriculum import (
+        Curriculum,
+        CurriculumCallback,
+        load_curriculum_state,
+        prompts_per_step,
+        schedule_dataset,
+    )
     from l1lite.data import load_problems
     from l1lite.rewards import build_reward_funcs
 
-    cuda = backends._cuda()
-    args = grpo_args(cfg, cuda, bf16=cuda and torch.cuda.is_bf16_supported())
-    problems = load_problems(cfg.data, tokenizer)
+    cuda = torch.cuda.is_available()
+    args = grpo_args(cfg, cuda, bf16=cuda and torch.cuda.is_bf16_supported())  # validated before the model loads
+    log.info("backend: %s (%s)", backend, why)
+    print(f"l1lite: backend '{backend}' ({why})", flush=True)
+    model, tokenizer = backends.load(backend, cfg.model, cfg.lora)
+    problems = load_problems(cfg.data, tokenizer, prompt_cfg=cfg.prompt, max_budget=cfg.curriculum.hi)
     per_step = prompts_per_step(args)
     curriculum = Curriculum(cfg.curriculum, prompts_per_step=per_step)
     if checkpoint:
