@@ -8,6 +8,7 @@ Every output is written atomically and never overwritten without ``force``.
 from __future__ import annotations
 
 import json
+import logging
 import re
 import struct
 from pathlib import Path
@@ -53,7 +54,8 @@ def _read_tensor(path: Path, start: int, info: dict):
     buf = bytearray(end - begin)
     with open(path, "rb") as f:
         f.seek(start + begin)
-        f.readinto(buf)
+        if f.readinto(buf) != len(buf):
+            raise ConfigError(f"{path}: truncated safetensors file (tensor data ends early)")
     return torch.frombuffer(buf, dtype=dtypes[info["dtype"]]).reshape(info["shape"])
 
 
@@ -317,11 +319,16 @@ def quantize_gguf(f16_path: str | Path, out_path: str | Path, qtype: str, force:
     if qtype not in ftypes:
         raise ConfigError(f"unknown quantization type '{qtype}' (choose from {', '.join(ftypes)})")
     out_path = Path(out_path)
+    log = logging.getLogger("llama-cpp-python")  # llama.cpp's log goes through this logger
+    level = log.level
     with atomic_path(out_path, force) as tmp:
         params = llama_cpp.llama_model_quantize_default_params()
         params.ftype = ftypes[qtype]
-        params.nthread = 0
-        rc = llama_cpp.llama_model_quantize(str(f16_path).encode(), str(tmp).encode(), params)
+        log.setLevel(logging.ERROR)
+        try:
+            rc = llama_cpp.llama_model_quantize(str(f16_path).encode(), str(tmp).encode(), params)
+        finally:
+            log.setLevel(level)
         if rc != 0 or not tmp.is_file():
             raise RuntimeError(f"llama.cpp failed to quantize {f16_path} to {qtype} (code {rc})")
     return out_path
