@@ -245,16 +245,14 @@ def _load_dequantized(base: str | Path):
     """
     import bitsandbytes as bnb
     import torch
-    from transformers import AutoConfig, AutoModelForCausalLM, BitsAndBytesConfig
+    from transformers import AutoModelForCausalLM, BitsAndBytesConfig
 
-    quant = None
-    if getattr(AutoConfig.from_pretrained(base), "quantization_config", None) is None:  # pre-quantized: its own
-        quant = BitsAndBytesConfig(
-            load_in_4bit=True,
-            bnb_4bit_quant_type="nf4",
-            bnb_4bit_use_double_quant=True,
-            bnb_4bit_compute_dtype=torch.bfloat16,
-        )
+    quant = BitsAndBytesConfig(
+        load_in_4bit=True,
+        bnb_4bit_quant_type="nf4",
+        bnb_4bit_use_double_quant=True,
+        bnb_4bit_compute_dtype=torch.bfloat16,
+    )
     q_model = AutoModelForCausalLM.from_pretrained(base, quantization_config=quant, device_map="cpu")
     model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32)
     modules = dict(model.named_modules())
@@ -286,9 +284,14 @@ def merge_adapter(
     if adapter is not None:
         check_adapter(base, adapter)
     config = AutoConfig.from_pretrained(base)
+    if getattr(config, "quantization_config", None) is not None:
+        raise ConfigError(
+            f"base '{base}' is an already quantized checkpoint; give the 16-bit base model "
+            "(--merge-into dequantized reproduces its nf4 weights)"
+        )
     dtype = getattr(config, "dtype", None) or getattr(config, "torch_dtype", None) or torch.float32
     dtype = getattr(torch, dtype) if isinstance(dtype, str) else dtype
-    if dtype not in (torch.float32, torch.float16, torch.bfloat16):  # e.g. a pre-quantized checkpoint
+    if dtype not in (torch.float32, torch.float16, torch.bfloat16):
         dtype = torch.bfloat16
     if merge_into == "dequantized":
         model = _load_dequantized(base)

@@ -278,3 +278,15 @@ def test_killed_export_leaves_no_final_file(tiny_model_dir, adapter_dir, tmp_pat
         final = out / temp.name[1:].rsplit(".tmp-", 1)[0]
         assert not final.exists(), final
     assert not (out / "Modelfile").exists()
+
+
+def test_prequantized_base_is_rejected(tiny_model_dir, tmp_path):
+    """A 4-bit checkpoint has no 16-bit weights to merge into; merging would mean re-quantizing."""
+    model = tmp_path / "tiny-bnb-4bit"
+    shutil.copytree(tiny_model_dir, model)
+    config = json.loads((model / "config.json").read_text())
+    config["quantization_config"] = {"quant_method": "bitsandbytes", "load_in_4bit": True}
+    (model / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ConfigError, match="already quantized"):
+        merge_adapter(model, None, tmp_path / "merged")
+    assert not (tmp_path / "merged").exists()
