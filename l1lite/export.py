@@ -160,6 +160,7 @@ def export_gguf(model_dir: str | Path, out_path: str | Path, force: bool = False
     with atomic_path(out_path, force) as tmp:
         writer = gguf.GGUFWriter(tmp, gguf.MODEL_ARCH_NAMES[gguf.MODEL_ARCH.QWEN2])
         try:
+            writer.add_type("model")
             writer.add_name(name or model_dir.name)
             _add_hparams(writer, config)
             writer.add_tokenizer_model("gpt2")
