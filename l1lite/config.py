@@ -7,6 +7,7 @@ naming it, never silently ignored.
 from __future__ import annotations
 
 import dataclasses
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -21,6 +22,22 @@ BUILTIN_DATASET = "l1lite:math-small"
 
 class ConfigError(ValueError):
     """A configuration problem, reported to users as one line."""
+
+
+class _Loader(yaml.SafeLoader):
+    """YAML with 1.2 booleans: only true/false, so ``save_strategy: no`` stays the string ``"no"``."""
+
+
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:bool"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_Loader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), "tTfF")
+
+
+def parse_yaml(text: str) -> Any:
+    """Parse YAML text with 1.2 booleans."""
+    return yaml.load(text, Loader=_Loader)
 
 
 @dataclass
@@ -199,7 +216,7 @@ def apply_override(data: dict[str, Any], assignment: str) -> None:
         node = node.setdefault(part, {})
         if not isinstance(node, dict):
             raise ConfigError(f"override '{assignment}': '{part}' is not a section")
-    node[parts[-1]] = yaml.safe_load(raw) if raw.strip() else ""
+    node[parts[-1]] = parse_yaml(raw) if raw.strip() else ""
 
 
 def load_yaml(path: str | Path | None) -> dict[str, Any]:
@@ -210,7 +227,7 @@ def load_yaml(path: str | Path | None) -> dict[str, Any]:
     if not p.is_file():
         raise ConfigError(f"config file not found: {p}")
     try:
-        data = yaml.safe_load(p.read_text()) or {}
+        data = parse_yaml(p.read_text()) or {}
     except yaml.YAMLError as e:
         raise ConfigError(f"{p}: invalid YAML ({str(e).splitlines()[0]})") from None
     if not isinstance(data, dict):

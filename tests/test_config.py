@@ -41,6 +41,14 @@ def test_bad_keys_and_types_are_named(override, needle):
         load_config(TrainConfig, None, [override])
 
 
+def test_yes_no_stay_strings_for_grpo_fields(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("trainer:\n  save_strategy: no\n  report_to: none\nmodel:\n  load_in_4bit: false\n")
+    cfg = load_config(TrainConfig, path, ["trainer.logging_strategy=no", "model.gradient_checkpointing=true"])
+    assert cfg.trainer == {"save_strategy": "no", "report_to": "none", "logging_strategy": "no"}
+    assert cfg.model.load_in_4bit is False and cfg.model.gradient_checkpointing is True
+
+
 def test_typo_in_file_names_file_and_key(tmp_path):
     path = tmp_path / "bad.yaml"
     path.write_text("model:\n  nmae: x\n")

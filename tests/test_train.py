@@ -21,7 +21,7 @@ DEMO = ROOT / "configs" / "demo-cpu.yaml"
 
 
 def _overrides(tiny, out, *extra):
-    return [f"model.name={tiny}", f"output_dir={out}", "logging.report_to=[none]", "trainer.save_strategy='no'", *extra]
+    return [f"model.name={tiny}", f"output_dir={out}", "logging.report_to=[none]", "trainer.save_strategy=no", *extra]
 
 
 def test_backend_choice_without_cuda_falls_back_to_plain():
