@@ -78,6 +78,7 @@ def worker(args: argparse.Namespace) -> None:
         f"model.backend={args.backend}",
         f"model.load_in_4bit={str(args.backend != 'plain').lower()}",
         f"output_dir={args.run_dir}",
+        "data.dataset=l1lite:math-small",
         "data.limit=16",
         f"curriculum.lo={args.completion}",
         f"curriculum.hi={args.completion}",
