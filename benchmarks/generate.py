@@ -77,8 +77,14 @@ def main() -> None:
 
         def reference(seed: int) -> int:
             out = llm.create_completion(
-                prompt_ids, max_tokens=args.max_tokens, temperature=0.6, top_p=0.95, top_k=0, min_p=0.0,
-                seed=seed, logit_bias=bias,
+                prompt_ids,
+                max_tokens=args.max_tokens,
+                temperature=0.6,
+                top_p=0.95,
+                top_k=0,
+                min_p=0.0,
+                seed=seed,
+                logit_bias=bias,
             )
             return out["usage"]["completion_tokens"]
 
@@ -86,8 +92,14 @@ def main() -> None:
             def one(seed: int) -> int:
                 counts.clear()
                 res = generate(
-                    backend, QUESTION, args.budget, enforce=enforce, max_tokens=args.max_tokens, seed=seed,
-                    logit_bias=bias, wait=1000,
+                    backend,
+                    QUESTION,
+                    args.budget,
+                    enforce=enforce,
+                    max_tokens=args.max_tokens,
+                    seed=seed,
+                    logit_bias=bias,
+                    wait=1000,
                 )
                 one.waits.append(res.waits)
                 return sum(counts)
@@ -106,8 +118,10 @@ def main() -> None:
                 start = time.perf_counter()
                 n = fn(rep)
                 rates[name].append(n / (time.perf_counter() - start))
-        print(f"model {gguf.name if args.model else f'tiny hidden={args.hidden} layers={args.layers}'}; "
-              f"budget {args.budget}, max_tokens {args.max_tokens}, repeats {args.repeats} (median tokens/s)")
+        print(
+            f"model {gguf.name if args.model else f'tiny hidden={args.hidden} layers={args.layers}'}; "
+            f"budget {args.budget}, max_tokens {args.max_tokens}, repeats {args.repeats} (median tokens/s)"
+        )
         plain = statistics.median(rates["none"])
         for name, values in rates.items():
             med = statistics.median(values)

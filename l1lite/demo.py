@@ -35,7 +35,9 @@ def run_demo(out: str | Path, config: str | Path = DEMO_CONFIG, overrides: list[
     timings["train"] = time.time() - t
 
     t = time.time()
-    exported = export(base=str(tiny), adapter=summary["adapter"], out=out / "export", quant=("f16", "q8_0"))
+    exported = export(
+        base=str(tiny), adapter=summary["adapter"], out=out / "export", quant=("f16", "q8_0"), name="l1lite-demo"
+    )
     timings["export"] = time.time() - t
 
     t = time.time()
@@ -71,6 +73,9 @@ def run(args) -> int:
     print("timings (s)     : " + ", ".join(f"{k} {v:.1f}" for k, v in r["timings"].items()))
     print(f"\nllama.cpp (enforce=cap), user prompt: {r['prompt']}")
     print(f"thinking tokens {res.thinking_tokens}, answer tokens {res.answer_tokens}, finish {res.finish_reason}")
+    if tr["last_metrics"].get("completions/clipped_ratio", 0) == 1:
+        print("(the random tiny model never ends its thinking, so every rollout clips and rewards tie: this demo")
+        print(" shows the plumbing; `l1lite bench dial` shows LCPO teaching a model to follow budgets)")
     print("generated text:")
     print(res.text)
     return 0

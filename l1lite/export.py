@@ -506,7 +506,12 @@ def _llama_cpp_convert(llama_cpp_dir: str | Path, model_dir: Path, out_path: Pat
 
 
 def _default_name(base: str | Path, adapter: str | Path | None) -> str:
+    """The adapter's (or base's) folder name; for ``RUN/adapter`` from ``l1lite train``, the run's name."""
+    from l1lite.train import ADAPTER_DIR
+
     ref = Path(str(adapter if adapter is not None else base).rstrip("/"))
+    if adapter is not None and ref.name == ADAPTER_DIR and ref.parent.name:
+        ref = ref.parent
     return re.sub(r"[^A-Za-z0-9._-]+", "-", ref.name) or "model"
 
 

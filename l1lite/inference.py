@@ -142,7 +142,9 @@ class _LaggedStream:
             if len(final) > len(sent):
                 self.on_text(final[len(sent) :])
         else:
-            log.warning("streamed thinking was trimmed to the budget after it was shown; the result holds the final text")
+            log.warning(
+                "streamed thinking was trimmed to the budget after it was shown; the result holds the final text"
+            )
 
 
 # ---------------------------------------------------------------- tokenizers: chat template and counting
@@ -577,7 +579,9 @@ def _think(
     room_total = limit - (backend.count_tokens(cap_message) if cap_message else 0)
     thinking, waits, phase, capped = "", 0, 0, True
     while (room := room_total - backend.count_tokens(thinking)) > 0:
-        part = backend.complete(prompt + thinking, room, [THINK_CLOSE], seed=seed + phase, on_text=stream.push, **sampling)
+        part = backend.complete(
+            prompt + thinking, room, [THINK_CLOSE], seed=seed + phase, on_text=stream.push, **sampling
+        )
         phase += 1
         thinking += part.text
         if part.finish_reason == "length":  # fewer tokens than generated ids after re-tokenization: fill up
@@ -724,7 +728,9 @@ def add_budget_arguments(parser) -> None:
     g.add_argument("--enforce", choices=ENFORCE, default="none", help="none | cap (close at N) | forcing (s1)")
     g.add_argument("--min-tokens", type=int, help="forcing: minimum thinking tokens (default: the budget)")
     g.add_argument("--wait", type=int, default=2, help="forcing: at most this many 'Wait' insertions (default 2)")
-    g.add_argument("--cap-message", default="", help=f"text written before </think> at the cap, e.g. {CAP_MESSAGE_EXAMPLE!r}")
+    g.add_argument(
+        "--cap-message", default="", help=f"text written before </think> at the cap, e.g. {CAP_MESSAGE_EXAMPLE!r}"
+    )
     g.add_argument("--max-tokens", type=int, default=4096, help="bound on all generated tokens (default 4096)")
     g.add_argument("--temperature", type=float, default=0.6)
     g.add_argument("--top-p", type=float, default=0.95)
@@ -734,7 +740,13 @@ def add_budget_arguments(parser) -> None:
 def backend_from_args(args) -> Backend:
     """The backend the shared options describe."""
     return load_backend(
-        args.model, args.adapter, args.endpoint, args.tokenizer, n_ctx=args.n_ctx, seed=args.seed, n_threads=args.threads
+        args.model,
+        args.adapter,
+        args.endpoint,
+        args.tokenizer,
+        n_ctx=args.n_ctx,
+        seed=args.seed,
+        n_threads=args.threads,
     )
 
 

@@ -121,7 +121,9 @@ def train(cfg: TrainConfig, resume: bool | str = False, callbacks: list | None =
         "train_loss": result.training_loss,
         "wall_seconds": round(time.time() - start, 2),
         "adapter": str(adapter_dir),
-        "last_metrics": {k: v for e in history for k, v in e.items() if k.startswith(("lcpo/", "reward", "loss"))},
+        "last_metrics": {
+            k: v for e in history for k, v in e.items() if k.startswith(("lcpo/", "reward", "loss", "completions/"))
+        },
         "curriculum": curriculum.state_dict(),
     }
     (out / "summary.json").write_text(json.dumps(summary, indent=2))

@@ -272,8 +272,9 @@ def test_transformers_backend_with_adapter(tiny_model_dir, tmp_path, hf_tokenize
         _assert_counts(res, hf_tokenizer)
     assert generate(base, QUESTION, 12, **kwargs).text != generate(tuned, QUESTION, 12, **kwargs).text
     close_early = {_token_id(hf_tokenizer, THINK_CLOSE): 4.0}
-    forced = generate(base, QUESTION, 16, enforce="forcing", min_tokens=6, wait=30, max_tokens=20, seed=0,
-                      logit_bias=close_early)
+    forced = generate(
+        base, QUESTION, 16, enforce="forcing", min_tokens=6, wait=30, max_tokens=20, seed=0, logit_bias=close_early
+    )
     assert 6 <= forced.thinking_tokens <= 16 and forced.waits >= 1
 
 
@@ -283,7 +284,19 @@ def test_transformers_backend_with_adapter(tiny_model_dir, tmp_path, hf_tokenize
 def test_cli_generate_file_json_and_stream(tiny_gguf, tmp_path, hf_tokenizer, capsys):
     questions = tmp_path / "q.jsonl"
     questions.write_text(json.dumps({"problem": "1+1?"}) + "\n" + json.dumps({"question": "2+2?"}) + "\n")
-    argv = ["generate", "--model", str(tiny_gguf), "--threads", "1", "--budget", "10", "--enforce", "cap", "--max-tokens", "24"]
+    argv = [
+        "generate",
+        "--model",
+        str(tiny_gguf),
+        "--threads",
+        "1",
+        "--budget",
+        "10",
+        "--enforce",
+        "cap",
+        "--max-tokens",
+        "24",
+    ]
     assert cli.main(argv + ["--file", str(questions), "--json", "--stream"]) == 0
     captured = capsys.readouterr()
     rows = [json.loads(line) for line in captured.out.splitlines()]
