@@ -399,6 +399,7 @@ class TransformersBackend(Backend):
             kwargs = {"do_sample": True, "temperature": temperature, "top_p": top_p, "top_k": 0}
         if logit_bias:
             kwargs["sequence_bias"] = {(int(t),): float(b) for t, b in logit_bias.items()}
+        pad = self.tokenizer.pad_token_id
         torch.manual_seed(seed)
         with torch.no_grad():
             out = self.model.generate(
@@ -407,7 +408,7 @@ class TransformersBackend(Backend):
                 max_new_tokens=max_tokens,
                 streamer=streamer,
                 stopping_criteria=StoppingCriteriaList([AtStop()]),
-                pad_token_id=self.tokenizer.pad_token_id or self.tokenizer.eos_token_id,
+                pad_token_id=self.tokenizer.eos_token_id if pad is None else pad,
                 **kwargs,
             )
         new = out[0, ids.shape[1] :].tolist()
