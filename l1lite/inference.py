@@ -18,10 +18,12 @@ Every backend drops invalid UTF-8 byte sequences from the output, as llama.cpp d
 
 from __future__ import annotations
 
+import bisect
 import codecs
 import dataclasses
 import json
 import logging
+import os
 import random
 import sys
 import urllib.error
@@ -142,9 +144,7 @@ class _LaggedStream:
             if len(final) > len(sent):
                 self.on_text(final[len(sent) :])
         else:
-            log.warning(
-                "streamed thinking was trimmed to the budget after it was shown; the result holds the final text"
-            )
+            log.warning("streamed thinking was trimmed to the budget after it was shown; the result has the final text")
 
 
 # ---------------------------------------------------------------- tokenizers: chat template and counting
@@ -242,6 +242,9 @@ class Backend:
         """Continue the raw ``prompt`` (it already holds the BOS text)."""
         raise NotImplementedError
 
+    def reset(self) -> None:
+        """Forget cached state: the next prompt is processed from scratch (called at each ``generate``)."""
+
     def close(self) -> None:
         """Free the model."""
 
@@ -249,9 +252,9 @@ class Backend:
 class LlamaCppBackend(Backend):
     """A GGUF through llama-cpp-python, with a token-level loop.
 
-    A prompt that continues the previous prompt + completion reuses the generated ids (the model keeps
-    its own tokenization and the KV cache matches); only the new text is tokenized. Any other prompt is
-    evaluated from scratch.
+    A prompt that extends the previous prompt reuses the ids of the text it shares with the previous
+    prompt + completion (the model keeps its own tokenization and the KV cache matches); only the new
+    text is tokenized. Any other prompt, and the first after ``reset``, is evaluated from scratch.
     """
 
     def __init__(self, path: str, n_ctx: int = 8192, seed: int = 0, n_threads: int | None = None) -> None:
@@ -261,20 +264,28 @@ class LlamaCppBackend(Backend):
         threads = {"n_threads": n_threads, "n_threads_batch": n_threads} if n_threads else {}
         self.llm = Llama(path, n_ctx=n_ctx, seed=seed, verbose=False, **threads)
         self.vocab = _GGUFVocab(self.llm, path)
-        self._text = ""  # last prompt + completion text
+        self._prompt: str | None = None  # the last prompt; None: start from scratch
+        self._text = ""  # the last prompt + completion text
         self._ids: list[int] = []  # its ids
         self._marks: list[tuple[int, int]] = []  # (chars, ids) where text[:chars] is exactly ids[:ids]
 
     def _prompt_ids(self, prompt: str) -> list[int]:
-        if prompt.startswith(self._text):  # a continuation: keep the ids and the KV cache
-            chars, n = max((m for m in self._marks if m[0] <= len(self._text)), default=(0, 0))
-        else:  # a new prompt is evaluated from scratch, so that a seed gives the same text whatever came before
+        if self._prompt is not None and prompt.startswith(self._prompt):  # keep the shared ids and KV cache
+            common = (
+                len(self._text) if prompt.startswith(self._text) else len(os.path.commonprefix([prompt, self._text]))
+            )
+            i = bisect.bisect_right(self._marks, (common, len(self._ids)))  # marks are sorted
+            chars, n = self._marks[i - 1] if i else (0, 0)
+        else:
             self.llm.reset()
             chars, n = 0, 0
         ids = self._ids[:n] + self.vocab.tokenize(prompt[chars:])
         self._marks = [m for m in self._marks if m[1] <= n] + [(len(prompt), len(ids))]
-        self._text, self._ids = prompt, ids
+        self._prompt, self._text, self._ids = prompt, prompt, ids
         return list(ids)
+
+    def reset(self) -> None:
+        self._prompt = None  # so that a seed gives the same text whatever came before
 
     def complete(self, prompt, max_tokens, stop, temperature, top_p, seed, logit_bias=None, on_text=None):
         import llama_cpp
@@ -388,6 +399,7 @@ class TransformersBackend(Backend):
             kwargs = {"do_sample": True, "temperature": temperature, "top_p": top_p, "top_k": 0}
         if logit_bias:
             kwargs["sequence_bias"] = {(int(t),): float(b) for t, b in logit_bias.items()}
+        pad = self.tokenizer.pad_token_id
         torch.manual_seed(seed)
         with torch.no_grad():
             out = self.model.generate(
@@ -396,7 +408,7 @@ class TransformersBackend(Backend):
                 max_new_tokens=max_tokens,
                 streamer=streamer,
                 stopping_criteria=StoppingCriteriaList([AtStop()]),
-                pad_token_id=self.tokenizer.pad_token_id or self.tokenizer.eos_token_id,
+                pad_token_id=self.tokenizer.eos_token_id if pad is None else pad,
                 **kwargs,
             )
         new = out[0, ids.shape[1] :].tolist()
@@ -669,6 +681,7 @@ def generate(
     if backend.vocab is None:
         return _chat_fallback(backend, messages, budget, mode, enforce, max_tokens, seed, sampling, on_text)
     prompt = backend.render(messages)
+    backend.reset()
     if enforce == "none":
         done = backend.complete(prompt, max_tokens, [], seed=seed, on_text=on_text, **sampling)
         return _result(backend, done.text, done.finish_reason, budget, mode, enforce, 0)

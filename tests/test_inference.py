@@ -56,20 +56,21 @@ def llama(tiny_gguf):
 
 
 @pytest.fixture(scope="module")
-def server(tiny_gguf):
+def server(tiny_gguf, tmp_path_factory):
     """llama-cpp-python's OpenAI-compatible server on a free local port; always terminated."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(tiny_gguf)]
     cmd += ["--host", "127.0.0.1", "--port", str(port), "--n_ctx", "4096", "--n_threads", "1", "--n_threads_batch", "1"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    log = tmp_path_factory.mktemp("server") / "server.log"
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=log.open("w"))  # a file: a pipe would fill up
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 90
         while True:
             if proc.poll() is not None:
-                pytest.fail(f"llama_cpp.server exited: {proc.stderr.read().decode()[-2000:]}")
+                pytest.fail(f"llama_cpp.server exited: {log.read_text()[-2000:]}")
             try:
                 with urllib.request.urlopen(url + "/v1/models", timeout=2):
                     break
@@ -284,19 +285,8 @@ def test_transformers_backend_with_adapter(tiny_model_dir, tmp_path, hf_tokenize
 def test_cli_generate_file_json_and_stream(tiny_gguf, tmp_path, hf_tokenizer, capsys):
     questions = tmp_path / "q.jsonl"
     questions.write_text(json.dumps({"problem": "1+1?"}) + "\n" + json.dumps({"question": "2+2?"}) + "\n")
-    argv = [
-        "generate",
-        "--model",
-        str(tiny_gguf),
-        "--threads",
-        "1",
-        "--budget",
-        "10",
-        "--enforce",
-        "cap",
-        "--max-tokens",
-        "24",
-    ]
+    argv = ["generate", "--model", str(tiny_gguf), "--threads", "1", "--budget", "10", "--enforce", "cap"]
+    argv += ["--max-tokens", "24"]
     assert cli.main(argv + ["--file", str(questions), "--json", "--stream"]) == 0
     captured = capsys.readouterr()
     rows = [json.loads(line) for line in captured.out.splitlines()]
