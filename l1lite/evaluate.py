@@ -58,6 +58,9 @@ def check_config(cfg: EvalConfig) -> None:
             raise ConfigError(f"eval.{name} must be >= 1, got {getattr(cfg, name)}")
     if cfg.temperature < 0 or not 0 < cfg.top_p <= 1:
         raise ConfigError(f"eval needs temperature >= 0 and 0 < top_p <= 1, got {cfg.temperature}, {cfg.top_p}")
+    from l1lite.grading import check_grader
+
+    check_grader(grader_of(cfg))
 
 
 def grader_of(cfg: EvalConfig) -> str:

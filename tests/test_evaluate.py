@@ -23,6 +23,7 @@ from l1lite.evaluate import (
     config_from_args,
     plan,
     read_results,
+    row_key,
     run_info,
     sample_seed,
     select,
@@ -274,6 +275,7 @@ def test_config_file_flags_and_overrides(tmp_path):
         ({"mode": "both"}, "eval.mode"),
         ({"samples": 0}, "eval.samples"),
         ({"top_p": 0.0}, "top_p"),
+        ({"grader": "nope"}, "nope"),
     ],
 )
 def test_check_config_rejects(changes, message):
@@ -306,3 +308,60 @@ def test_median_is_of_generated_tokens():
     rows = fake_rows(["a", "b", "c"], [16], ["prompt"], samples=3)
     row = summarize(rows, [16], ["prompt"])["rows"][0]
     assert row["median_tokens"] == statistics.median(r["tokens"] for r in rows)
+
+
+@pytest.fixture(scope="session")
+def tiny_gguf(tmp_path_factory) -> Path:
+    """The tiny random model exported to an f16 GGUF (llama.cpp)."""
+    from l1lite.export import export_gguf
+    from l1lite.tiny import build_tiny_model
+
+    root = tmp_path_factory.mktemp("tiny")
+    return export_gguf(build_tiny_model(root / "hf"), root / "tiny.gguf")
+
+
+def eval_argv(gguf: Path, out: Path) -> list[str]:
+    return [
+        "eval", "--model", str(gguf), "--limit", "3", "--budgets", "16,32", "--strategies", "prompt,forcing,none",
+        "--samples", "2", "--max-tokens", "64", "--n-ctx", "512", "--seed", "5", "--out", str(out), "--no-progress",
+    ]  # fmt: skip
+
+
+@pytest.mark.slow
+def test_eval_tiny_gguf_end_to_end(tiny_gguf, tmp_path):
+    out = tmp_path / "run"
+    assert main(eval_argv(tiny_gguf, out)) == 0
+    for name in (RESULTS, SUMMARY, "config.json", "report.md", "plots.json", *PLOTS.values()):
+        assert (out / name).is_file(), name
+    rows = read_results(out / RESULTS)
+    summary = json.loads((out / SUMMARY).read_text())
+    ids = ["ms-000", "ms-001", "ms-002"]  # the first three problems of the shipped set
+    assert summary["run"]["ids"] == ids and summary["run"]["problems"] == 3
+    keys = plan(ids, [16, 32], ["prompt", "forcing", "none"], "exact", 2)
+    assert [row_key(r) for r in rows] == keys
+    for r in rows:
+        assert r["seed"] == sample_seed(5, row_key(r))
+        assert 0 < r["tokens"] <= 64 and r["thinking_tokens"] <= r["tokens"]
+        assert r["gold"] in ("141", "16", "182") and r["verdict"] is False  # a random model is never right
+        if r["strategy"] == "forcing":  # exact: at least and at most the budget of thinking
+            assert r["thinking_tokens"] == r["budget"] and "</think>" in r["text"]
+    check_summary_matches_results(summary, rows)
+    check_report(out, [("run", summary, rows)])
+
+
+@pytest.mark.slow
+def test_resume_after_interruption_gives_the_same_summary(tiny_gguf, tmp_path):
+    whole, cut = tmp_path / "whole", tmp_path / "cut"
+    assert main(eval_argv(tiny_gguf, whole)) == 0
+    assert main(eval_argv(tiny_gguf, cut)) == 0
+    # interrupt: keep 7 finished samples and half of the 8th line, drop the outputs written at the end
+    lines = (cut / RESULTS).read_text().splitlines(keepends=True)
+    (cut / RESULTS).write_text("".join(lines[:7]) + lines[7][: len(lines[7]) // 2])
+    for name in (SUMMARY, "report.md", "plots.json"):
+        (cut / name).unlink()
+    assert main(eval_argv(tiny_gguf, cut)) == 0
+    assert (cut / SUMMARY).read_text() == (whole / SUMMARY).read_text()
+    assert (cut / "plots.json").read_text() == (whole / "plots.json").read_text()
+    strip = [{k: v for k, v in r.items() if k != "seconds"} for r in read_results(whole / RESULTS)]
+    assert [{k: v for k, v in r.items() if k != "seconds"} for r in read_results(cut / RESULTS)] == strip
+    assert len({r["text"] for r in strip}) > len(strip) // 2  # sampled texts differ between keys
