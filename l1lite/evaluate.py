@@ -46,6 +46,8 @@ def check_config(cfg: EvalConfig) -> None:
     """Raise :class:`ConfigError` for settings no run could use."""
     if not cfg.model and not cfg.endpoint:
         raise ConfigError("eval needs a model (--model FILE.gguf or HF folder) or an --endpoint URL")
+    if cfg.endpoint and not cfg.tokenizer:
+        raise ConfigError("eval counts tokens locally: give --tokenizer (HF folder or .gguf) with --endpoint")
     if not cfg.budgets or any(b <= 0 for b in cfg.budgets) or len(set(cfg.budgets)) != len(cfg.budgets):
         raise ConfigError(f"eval.budgets must be distinct positive integers, got {cfg.budgets}")
     bad = [s for s in cfg.strategies if s not in STRATEGIES]
@@ -212,7 +214,7 @@ def _generate(backend, question: str, key: Key, cfg: EvalConfig, seed: int):
             budget,
             mode=mode,
             enforce="forcing",
-            min_tokens=budget if mode == "exact" else None,
+            min_tokens=budget if mode == "exact" else 0,
             wait=cfg.wait,
             prompt_cfg=replace(cfg.prompt, exact_template="", max_template=""),  # no budget sentence
             **common,
