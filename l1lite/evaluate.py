@@ -222,6 +222,33 @@ def _generate(backend, question: str, key: Key, cfg: EvalConfig, seed: int):
     return generate(backend, question, None, mode=mode, enforce="none", prompt_cfg=cfg.prompt, **common)
 
 
+def _sample(backend, problem: dict[str, str], key: Key, cfg: EvalConfig, grader: str) -> dict[str, Any]:
+    """Generate and grade one sample: its results.jsonl row."""
+    from l1lite.rewards import is_correct
+
+    seed = sample_seed(cfg.seed, key)
+    start = time.perf_counter()
+    res = _generate(backend, problem["question"], key, cfg, seed)
+    return {
+        "id": key[0],
+        "strategy": key[1],
+        "budget": key[2],
+        "mode": key[3],
+        "sample": key[4],
+        "seed": seed,
+        "gold": problem["answer"],
+        "boxed": res.boxed,
+        "verdict": is_correct(res.text, problem["answer"], grader),
+        "tokens": res.total_tokens,
+        "thinking_tokens": res.thinking_tokens,
+        "answer_tokens": res.answer_tokens,
+        "finish_reason": res.finish_reason,
+        "waits": res.waits,
+        "seconds": round(time.perf_counter() - start, 4),
+        "text": res.text,
+    }
+
+
 def evaluate(cfg: EvalConfig, force: bool = False, progress: bool = True) -> dict[str, Any]:
     """Run (or resume) an eval into ``cfg.out`` and write summary.json, report.md and the plots.
 
@@ -233,7 +260,6 @@ def evaluate(cfg: EvalConfig, force: bool = False, progress: bool = True) -> dic
 
     from l1lite.data import load_problems
     from l1lite.report import write_report
-    from l1lite.rewards import is_correct
 
     grader = grader_of(cfg)
     problems = load_problems(cfg.data).to_list()
@@ -252,35 +278,17 @@ def evaluate(cfg: EvalConfig, force: bool = False, progress: bool = True) -> dic
 
         backend = load_backend(cfg.model, cfg.adapter, cfg.endpoint, cfg.tokenizer, n_ctx=cfg.n_ctx, seed=cfg.seed)
         bar = tqdm(total=len(keys), initial=len(keys) - len(pending), unit="sample", desc="eval", disable=not progress)
-        with results.open("a", encoding="utf-8") as f:
-            for key in pending:
-                problem = by_id[key[0]]
-                seed = sample_seed(cfg.seed, key)
-                start = time.perf_counter()
-                res = _generate(backend, problem["question"], key, cfg, seed)
-                row = {
-                    "id": key[0],
-                    "strategy": key[1],
-                    "budget": key[2],
-                    "mode": key[3],
-                    "sample": key[4],
-                    "seed": seed,
-                    "gold": problem["answer"],
-                    "boxed": res.boxed,
-                    "verdict": is_correct(res.text, problem["answer"], grader),
-                    "tokens": res.total_tokens,
-                    "thinking_tokens": res.thinking_tokens,
-                    "answer_tokens": res.answer_tokens,
-                    "finish_reason": res.finish_reason,
-                    "waits": res.waits,
-                    "seconds": round(time.perf_counter() - start, 4),
-                    "text": res.text,
-                }
-                f.write(json.dumps(row, ensure_ascii=False) + "\n")
-                f.flush()
-                os.fsync(f.fileno())
-                bar.update()
-        bar.close()
+        try:
+            with results.open("a", encoding="utf-8") as f:
+                for key in pending:
+                    row = _sample(backend, by_id[key[0]], key, cfg, grader)
+                    f.write(json.dumps(row, ensure_ascii=False) + "\n")
+                    f.flush()
+                    os.fsync(f.fileno())
+                    bar.update()
+        finally:
+            bar.close()
+            backend.close()
     rows = select(read_results(results), keys)
     summary = {"run": run_info(cfg, ids, grader), **summarize(rows, cfg.budgets, cfg.strategies)}
     with atomic_path(out / SUMMARY, force=True) as tmp:
