@@ -405,7 +405,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="eval_command", metavar="{compare}")
     cmp = sub.add_parser("compare", help="put eval runs side by side in one report and one set of plots")
     cmp.add_argument("runs", nargs="+", metavar="DIR", help="eval output folders")
-    cmp.add_argument("--out", dest="compare_out", required=True, help="folder for the comparison report")
+    cmp.add_argument("--out", dest="compare_out", metavar="DIR", required=True, help="folder for the comparison report")
     cmp.add_argument("--force", dest="compare_force", action="store_true", help="overwrite --out")
 
 
