@@ -203,15 +203,24 @@ def test_callback_feeds_logs_and_saves_state_in_the_checkpoint(tmp_path):
     assert [restored.target(s) for s in range(50)] == [cur.target(s) for s in range(50)]
 
 
-def test_prompts_per_step_from_trainer_keys():
-    assert prompts_per_step({}) == 1
-    assert (
-        prompts_per_step({"per_device_train_batch_size": 4, "num_generations": 4, "gradient_accumulation_steps": 8})
-        == 8
+def _args(**trainer):
+    from l1lite.config import TrainConfig, load_config
+    from l1lite.train import grpo_args
+
+    sets = [f"trainer.{k}={v}" for k, v in trainer.items()] + ["logging.report_to=[none]"]
+    return grpo_args(load_config(TrainConfig, None, sets), cuda=False)
+
+
+def test_prompts_per_step_from_resolved_grpo_config():
+    assert prompts_per_step(_args()) == 1  # TRL defaults: batch 8, 8 generations
+    assert prompts_per_step(_args(per_device_train_batch_size=4, num_generations=4, gradient_accumulation_steps=8)) == 8
+    assert prompts_per_step(_args(per_device_train_batch_size=16, num_generations=8)) == 2
+    two_rounds = _args(
+        per_device_train_batch_size=4, num_generations=4, gradient_accumulation_steps=2, steps_per_generation=4
     )
-    assert prompts_per_step({"per_device_train_batch_size": 16, "num_generations": 8}) == 2
-    with pytest.raises(ConfigError, match="must be a multiple of num_generations"):
-        prompts_per_step({"per_device_train_batch_size": 6, "num_generations": 4})
+    assert prompts_per_step(two_rounds) == 2  # 4 prompts per round, a round spans 2 optimizer steps
+    with pytest.raises(ConfigError, match="whole number of prompts"):
+        prompts_per_step(_args(per_device_train_batch_size=4, num_generations=4, num_iterations=2))
 
 
 def test_cli_preview_table_and_plot(tmp_path, capsys):
