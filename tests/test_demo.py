@@ -28,9 +28,8 @@ def test_demo_end_to_end(tmp_path):
     assert summary["global_step"] == 4 and summary["backend"] == "plain"
 
     # the printed text is llama.cpp's: the same GGUF, prompt and seed give it again
-    from l1lite.inference import generate, load_backend
-
     from l1lite.demo import BUDGET, QUESTION
+    from l1lite.inference import generate, load_backend
 
     again = generate(
         load_backend(str(gguf)), QUESTION, budget=BUDGET, mode="exact", enforce="cap", max_tokens=64, seed=0
