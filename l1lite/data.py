@@ -1,0 +1,236 @@
+"""Load math / multiple-choice problems into one shape: string columns ``id``, ``question``, ``answer``.
+
+Sources: a hub id, a local .jsonl/.json/.parquet/.csv file, or ``l1lite:math-small`` (shipped).
+Presets map each dataset's columns; see :data:`PRESETS`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import datasets
+
+from l1lite.config import ConfigError, CurriculumConfig, DataConfig, PromptConfig
+from l1lite.prompts import MODES, budget_sentence, render
+
+log = logging.getLogger(__name__)
+
+BUILTIN = {"math-small": "math_small.jsonl"}  # l1lite:NAME -> file in l1lite/assets
+LOCAL_FORMATS = {".jsonl": "json", ".json": "json", ".parquet": "parquet", ".csv": "csv"}
+PRESETS = ("deepscaler", "gsm8k", "math", "math500", "aime", "choice")
+HUB_HINTS = ("deepscaler", "gsm8k", "aime", "math")  # substrings of a hub id, checked in this order
+ID_COLUMNS = ("id", "ID", "unique_id")
+LETTERS = "ABCDEFGHIJ"
+
+
+def _local_file(spec: str) -> Path:
+    """The file behind ``l1lite:NAME`` or a local path."""
+    if spec.startswith("l1lite:"):
+        name = spec.split(":", 1)[1]
+        if name not in BUILTIN:
+            raise ConfigError(f"unknown built-in dataset '{spec}' (valid: {', '.join('l1lite:' + n for n in BUILTIN)})")
+        return Path(str(resources.files("l1lite.assets").joinpath(BUILTIN[name])))
+    path = Path(spec).expanduser()
+    if not path.is_file():
+        raise ConfigError(f"dataset file not found: {path}")
+    return path
+
+
+def _is_local(spec: str) -> bool:
+    return spec.startswith("l1lite:") or Path(spec).suffix.lower() in LOCAL_FORMATS or Path(spec).is_file()
+
+
+def load_source(cfg: DataConfig) -> datasets.Dataset:
+    """The raw dataset named by ``cfg.dataset`` (for local files ``cfg.split`` is ignored)."""
+    if _is_local(cfg.dataset):
+        path = _local_file(cfg.dataset)
+        fmt = LOCAL_FORMATS.get(path.suffix.lower())
+        if fmt is None:
+            raise ConfigError(f"{path}: unsupported file type (use {', '.join(LOCAL_FORMATS)})")
+        try:
+            return datasets.load_dataset(fmt, data_files=str(path), split="train")
+        except (ValueError, OSError, datasets.exceptions.DatasetGenerationError) as e:
+            raise ConfigError(f"{path}: cannot read as {fmt} ({str(e).splitlines()[0]})") from None
+    try:
+        return datasets.load_dataset(cfg.dataset, cfg.config_name, split=cfg.split)
+    except (ValueError, OSError, datasets.exceptions.DatasetNotFoundError) as e:
+        raise ConfigError(f"cannot load dataset '{cfg.dataset}': {str(e).splitlines()[0]}") from None
+
+
+def guess_preset(spec: str, columns: list[str]) -> str:
+    """Preset from the hub id, else from the columns."""
+    if not _is_local(spec):
+        for hint in HUB_HINTS:
+            if hint in spec.lower():
+                return hint
+    cols = set(columns)
+    if "choices" in cols or {"A", "B", "C", "D"} <= cols:
+        return "choice"
+    if "question" in cols and "answer" in cols:
+        return "gsm8k"
+    if cols & {"problem", "Problem"} and cols & {"answer", "Answer"}:
+        return "aime" if "Problem" in cols else "deepscaler"
+    if "problem" in cols and "solution" in cols:
+        return "math"
+    raise ConfigError(
+        f"{spec}: cannot guess the preset from columns {sorted(cols)}; set data.preset "
+        f"({', '.join(PRESETS)}) or data.question_field/data.answer_field"
+    )
+
+
+def last_boxed(text: str) -> str | None:
+    """Content of the last ``\\boxed{...}`` in ``text`` (balanced braces), or None."""
+    start = text.rfind("\\boxed{")
+    if start < 0:
+        return None
+    i = start + len("\\boxed{")
+    depth = 1
+    for j in range(i, len(text)):
+        depth += {"{": 1, "}": -1}.get(text[j], 0)
+        if depth == 0:
+            return text[i:j]
+    return None
+
+
+def _gsm8k_answer(text: str) -> str:
+    return text.rsplit("####", 1)[-1].strip().replace(",", "")
+
+
+def _choice_letter(value: Any, options: list[str], labels: list[str] | None, where: str) -> str:
+    """The option letter for an answer given as a letter, a 0-based index, or one of ``labels``."""
+    if labels and str(value) in labels:
+        return LETTERS[labels.index(str(value))]
+    if isinstance(value, int) and not isinstance(value, bool):
+        index = value
+    else:
+        text = str(value).strip().strip("()").upper()
+        if len(text) == 1 and text in LETTERS[: len(options)]:
+            return text
+        index = int(text) if text.isdigit() else -1
+    if 0 <= index < len(options):
+        return LETTERS[index]
+    raise ConfigError(f"{where}: answer {value!r} is neither an option letter nor an option index")
+
+
+def _options(row: dict[str, Any], where: str) -> tuple[list[str], list[str] | None]:
+    """The options and, for ARC-style ``{"text": [...], "label": [...]}`` choices, their labels."""
+    if "choices" not in row:
+        return [str(row[letter]) for letter in LETTERS if row.get(letter) is not None], None
+    choices, labels = row["choices"], None
+    if isinstance(choices, dict):
+        choices, labels = choices.get("text"), [str(x) for x in choices.get("label") or []]
+    if not isinstance(choices, list) or not choices:
+        raise ConfigError(f"{where}: column 'choices' must be a non-empty list, got {row['choices']!r}")
+    return [str(c) for c in choices], labels
+
+
+def _require(columns: list[str], wanted: str | tuple[str, ...], where: str) -> str:
+    """The first of ``wanted`` present in ``columns``, else a ConfigError naming it."""
+    options = (wanted,) if isinstance(wanted, str) else wanted
+    for name in options:
+        if name in columns:
+            return name
+    raise ConfigError(f"{where}: column '{options[0]}' not found (columns: {', '.join(columns)})")
+
+
+Extractor = Callable[[dict[str, Any]], tuple[str, str | None]]
+
+
+def _extractor(preset: str, cfg: DataConfig, columns: list[str], where: str) -> Extractor:
+    """Row -> (question, answer or None to drop) for ``preset``, honouring explicit field names."""
+    if preset not in PRESETS:
+        raise ConfigError(f"unknown data.preset '{preset}' (valid: {', '.join(PRESETS)})")
+    q_default = {"gsm8k": "question", "choice": "question", "aime": ("problem", "Problem")}.get(preset, "problem")
+    q_col = _require(columns, cfg.question_field or q_default, where)
+    if cfg.answer_field:
+        a_col = _require(columns, cfg.answer_field, where)
+    elif preset in ("math", "math500") and "answer" not in columns:
+        a_col = _require(columns, "solution", where)
+    else:
+        a_default = ("answer", "Answer", "answerKey") if preset in ("aime", "choice") else "answer"
+        a_col = _require(columns, a_default, where)
+
+    if preset == "choice":
+        if "choices" not in columns:
+            _require(columns, "A", where)
+
+        def choice(row: dict[str, Any]) -> tuple[str, str | None]:
+            options, labels = _options(row, where)
+            lines = [f"{LETTERS[i]}. {opt}" for i, opt in enumerate(options)]
+            return f"{row[q_col]}\n\n" + "\n".join(lines), _choice_letter(row[a_col], options, labels, where)
+
+        return choice
+    if preset == "gsm8k":
+        return lambda row: (row[q_col], _gsm8k_answer(str(row[a_col])))
+    if preset in ("math", "math500") and a_col == "solution":
+        return lambda row: (row[q_col], last_boxed(str(row[a_col])))
+    return lambda row: (row[q_col], None if row[a_col] is None else str(row[a_col]).strip())
+
+
+def _prompt_lengths(tokenizer, questions: list[str], budget: int, prompt_cfg: PromptConfig) -> list[int]:
+    """Token count of each fully rendered chat prompt with the longer budget sentence."""
+    mode = max(MODES, key=lambda m: len(budget_sentence(budget, m, prompt_cfg)))
+    texts = [render(tokenizer, q, budget, mode, prompt_cfg) for q in questions]
+    return [len(ids) for ids in tokenizer(texts, add_special_tokens=False)["input_ids"]]
+
+
+def load_problems(
+    cfg: DataConfig,
+    tokenizer=None,
+    prompt_cfg: PromptConfig | None = None,
+    max_budget: int | None = None,
+) -> datasets.Dataset:
+    """Problems as string columns ``id``, ``question``, ``answer`` (multiple choice: options in the question).
+
+    With a tokenizer, prompts longer than ``cfg.max_prompt_tokens`` (rendered through the chat template
+    with the largest budget, default the curriculum's ``hi``) are dropped and counted in the log.
+    ``cfg.limit`` keeps the first N problems that pass.
+    """
+    raw = load_source(cfg)
+    columns = list(raw.column_names)
+    where = cfg.dataset
+    preset = cfg.preset or (
+        "deepscaler" if cfg.question_field and cfg.answer_field else guess_preset(cfg.dataset, columns)
+    )
+    extract = _extractor(preset, cfg, columns, where)
+    id_col = next((c for c in ID_COLUMNS if c in columns), None)
+    stem = Path(where).stem if _is_local(where) else where.rsplit("/", 1)[-1]
+    prompt_cfg = prompt_cfg or PromptConfig()
+    budget = max_budget or CurriculumConfig().hi
+
+    out: dict[str, list[str]] = {"id": [], "question": [], "answer": []}
+    no_answer = too_long = 0
+    chunk = 512
+    for begin in range(0, len(raw), chunk):
+        rows = raw.select(range(begin, min(begin + chunk, len(raw)))).to_list()
+        picked = []
+        for offset, row in enumerate(rows):
+            question, answer = extract(row)
+            if not question or not answer:
+                no_answer += 1
+                continue
+            ident = str(row[id_col]) if id_col else f"{stem}-{begin + offset}"
+            picked.append((ident, str(question), answer))
+        if tokenizer is not None and picked:
+            lengths = _prompt_lengths(tokenizer, [q for _, q, _ in picked], budget, prompt_cfg)
+            too_long += sum(n > cfg.max_prompt_tokens for n in lengths)
+            picked = [p for p, n in zip(picked, lengths, strict=True) if n <= cfg.max_prompt_tokens]
+        for ident, question, answer in picked:
+            out["id"].append(ident)
+            out["question"].append(question)
+            out["answer"].append(answer)
+        if cfg.limit is not None and len(out["id"]) >= cfg.limit:
+            break
+    if no_answer:
+        log.warning("%s: dropped %d rows without a question or answer", where, no_answer)
+    if too_long:
+        log.warning("%s: dropped %d prompts longer than %d tokens", where, too_long, cfg.max_prompt_tokens)
+    if cfg.limit is not None:
+        out = {k: v[: cfg.limit] for k, v in out.items()}
+    if not out["id"]:
+        raise ConfigError(f"{where}: no usable problems (preset {preset})")
+    return datasets.Dataset.from_dict(out)

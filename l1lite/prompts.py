@@ -1,0 +1,66 @@
+"""Budget prompts, shared by training, inference and evaluation.
+
+The user turn is the paper's ``{question} {instruction} {budget sentence}``, e.g.
+``... Let's think step by step and output the final answer within \\boxed{}. Think for 512 tokens.``
+"""
+
+from __future__ import annotations
+
+import re
+
+from l1lite.config import ConfigError, PromptConfig
+
+MODES = ("exact", "max")
+
+
+def _template(mode: str, cfg: PromptConfig) -> str:
+    if mode == "exact":
+        return cfg.exact_template
+    if mode == "max":
+        return cfg.max_template
+    raise ConfigError(f"unknown budget mode '{mode}' (valid: {', '.join(MODES)})")
+
+
+def budget_sentence(n: int, mode: str, cfg: PromptConfig) -> str:
+    """The budget sentence: ``Think for {n} tokens.`` (exact) or ``Think for maximum {n} tokens.`` (max)."""
+    if isinstance(n, bool) or not isinstance(n, int) or n <= 0:
+        raise ConfigError(f"thinking budget must be a positive integer, got {n!r}")
+    return _template(mode, cfg).format(n=n)
+
+
+def user_message(question: str, budget: int | None, mode: str, cfg: PromptConfig) -> str:
+    """``{question} {instruction} {budget sentence}``; no budget sentence when ``budget`` is None."""
+    parts = [question.rstrip(), cfg.instruction]
+    if budget is not None:
+        parts.append(budget_sentence(budget, mode, cfg))
+    return " ".join(p for p in parts if p)
+
+
+def messages(question: str, budget: int | None, mode: str, cfg: PromptConfig) -> list[dict[str, str]]:
+    """Conversational form (one user turn, no system prompt, as R1-Distill recommends)."""
+    return [{"role": "user", "content": user_message(question, budget, mode, cfg)}]
+
+
+def render(tokenizer, question: str, budget: int | None, mode: str, cfg: PromptConfig) -> str:
+    """The full prompt text through the tokenizer's chat template, ending with the generation prompt."""
+    return tokenizer.apply_chat_template(
+        messages(question, budget, mode, cfg), tokenize=False, add_generation_prompt=True
+    )
+
+
+def _pattern(template: str) -> re.Pattern[str]:
+    head, _, tail = template.partition("{n}")
+    return re.compile(re.escape(head) + r"(\d+)" + re.escape(tail))
+
+
+def parse_budget(text: str, cfg: PromptConfig | None = None) -> tuple[int, str] | None:
+    """Read ``(budget, mode)`` back out of a prompt (the last budget sentence wins); None if there is none."""
+    cfg = cfg or PromptConfig()
+    found = []
+    for mode in MODES:
+        for m in _pattern(_template(mode, cfg)).finditer(text):
+            found.append((m.end(), -m.start(), int(m.group(1)), mode))  # last, then longest
+    if not found:
+        return None
+    *_, n, mode = max(found)
+    return n, mode
