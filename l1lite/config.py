@@ -99,7 +99,8 @@ class CurriculumConfig:
     stages: list[list[int]] = field(default_factory=list)  # staged: [[from_step, lo, hi], ...]
     natural: int = 1000  # adaptive: the model's natural length to start around
     threshold: float = 0.2  # adaptive: widen when mean relative length error falls below this
-    widen: float = 0.7  # adaptive: multiply the lower edge by this on each widening
+    widen: float = 0.7  # adaptive: start at [natural*widen, natural/widen]; each widening lo*=widen, hi/=widen
+    window: int = 4  # adaptive: logged error values (in the current range) averaged for each decision
     max_ratio: float = 0.0  # share of prompts in "max" mode (L1-Max dual objective: 0.5)
     max_ratio_stages: list[list[float]] = field(default_factory=list)  # [[from_step, ratio], ...]
     seed: int = 0

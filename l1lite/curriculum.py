@@ -1,0 +1,313 @@
+"""Target-length curriculum: which budget (and Exact/Max mode) each training prompt gets.
+
+Training prompts are numbered by *slot*: slot ``s`` is consumed at optimizer step ``s // prompts_per_step``
+(GRPOTrainer with ``shuffle_dataset=False`` and ``num_iterations=1`` walks the dataset in order, and all
+``num_generations`` completions of a prompt come from the same slot). A slot's target is drawn from a
+numpy Generator seeded by ``(seed, slot)`` inside the range the scheduler gives its step, so it is a
+function of the slot: repeated fetches and resumed runs draw the same targets.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import statistics
+import sys
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import datasets
+import numpy as np
+from transformers import TrainerCallback
+
+from l1lite.config import ConfigError, CurriculumConfig, PromptConfig, TrainConfig, load_config
+from l1lite.files import OutputExistsError, atomic_path
+from l1lite.prompts import messages
+
+METRIC = "lcpo/rel_len_error"  # mean |n_y - target| / target, logged by the reward
+STATE_FILE = "curriculum.json"
+SCHEDULERS = ("uniform", "linear", "staged", "adaptive")
+
+
+def _check_range(lo: float, hi: float, where: str) -> None:
+    if not 1 <= lo <= hi:
+        raise ConfigError(f"{where}: need 1 <= lo <= hi, got lo={lo}, hi={hi}")
+
+
+def _check_steps(rows: list[list[Any]], width: int, where: str) -> None:
+    """``rows`` are ``[from_step, ...]`` lists of ``width`` items with strictly increasing from_step >= 0."""
+    previous = -1
+    for row in rows:
+        if len(row) != width or row[0] <= previous:
+            raise ConfigError(f"{where}: each entry must be {width} numbers with increasing from_step, got {row}")
+        previous = row[0]
+
+
+def validate(cfg: CurriculumConfig) -> None:
+    """Raise ConfigError on an unusable curriculum section."""
+    if cfg.scheduler not in SCHEDULERS:
+        raise ConfigError(f"unknown curriculum.scheduler '{cfg.scheduler}' (valid: {', '.join(SCHEDULERS)})")
+    _check_range(cfg.lo, cfg.hi, "curriculum.lo/hi")
+    if cfg.scheduler == "linear":
+        if len(cfg.start) != 2 or len(cfg.end) != 2 or cfg.steps < 1:
+            raise ConfigError("curriculum.start and curriculum.end must be [lo, hi] and curriculum.steps >= 1")
+        _check_range(*cfg.start, "curriculum.start")
+        _check_range(*cfg.end, "curriculum.end")
+    if cfg.scheduler == "staged":
+        if not cfg.stages or cfg.stages[0][0] != 0:
+            raise ConfigError("curriculum.stages must be [[0, lo, hi], [from_step, lo, hi], ...]")
+        _check_steps(cfg.stages, 3, "curriculum.stages")
+        for _, lo, hi in cfg.stages:
+            _check_range(lo, hi, "curriculum.stages")
+    if cfg.scheduler == "adaptive":
+        if not 0 < cfg.widen < 1 or cfg.threshold <= 0 or cfg.window < 1:
+            raise ConfigError("curriculum: adaptive needs 0 < widen < 1, threshold > 0, window >= 1")
+        if not cfg.lo <= cfg.natural <= cfg.hi:
+            raise ConfigError(f"curriculum: adaptive needs lo <= natural <= hi, got natural={cfg.natural}")
+    _check_steps(cfg.max_ratio_stages, 2, "curriculum.max_ratio_stages")
+    for ratio in [cfg.max_ratio] + [r for _, r in cfg.max_ratio_stages]:
+        if not 0 <= ratio <= 1:
+            raise ConfigError(f"curriculum max ratio must be in [0, 1], got {ratio}")
+
+
+class Curriculum:
+    """Targets per slot for one training run; ``observe`` feeds the adaptive scheduler."""
+
+    def __init__(self, cfg: CurriculumConfig, prompts_per_step: int):
+        validate(cfg)
+        if prompts_per_step < 1:
+            raise ConfigError(f"prompts_per_step must be >= 1, got {prompts_per_step}")
+        self.cfg = cfg
+        self.prompts_per_step = prompts_per_step
+        # adaptive: ranges in force from a step on; a widening only touches steps not yet handed out
+        self.stages = [[0, *self._clamp(cfg.natural * cfg.widen, cfg.natural / cfg.widen)]]
+        self.errors: list[float] = []  # last `window` METRIC values measured in the newest stage
+        self.fetched_step = -1  # highest step whose targets were handed out
+
+    def _clamp(self, lo: float, hi: float) -> list[int]:
+        return [max(self.cfg.lo, round(lo)), min(self.cfg.hi, round(hi))]
+
+    def range_at(self, step: int) -> tuple[int, int]:
+        """Inclusive ``(lo, hi)`` target range at optimizer step ``step``."""
+        cfg = self.cfg
+        if cfg.scheduler == "uniform":
+            return cfg.lo, cfg.hi
+        if cfg.scheduler == "linear":
+            frac = min(1.0, step / cfg.steps)
+            lo, hi = (round(a + frac * (b - a)) for a, b in zip(cfg.start, cfg.end, strict=True))
+            return lo, hi
+        stages = cfg.stages if cfg.scheduler == "staged" else self.stages
+        _, lo, hi = [s for s in stages if s[0] <= step][-1]
+        return int(lo), int(hi)
+
+    def max_ratio_at(self, step: int) -> float:
+        """Share of prompts in "max" mode at ``step``."""
+        ratios = [r for from_step, r in self.cfg.max_ratio_stages if from_step <= step]
+        return ratios[-1] if ratios else self.cfg.max_ratio
+
+    def draw(self, slot: int) -> tuple[int, str]:
+        """``(target_tokens, budget_mode)`` for ``slot`` without recording the fetch."""
+        step = slot // self.prompts_per_step
+        lo, hi = self.range_at(step)
+        rng = np.random.default_rng([self.cfg.seed, slot])
+        target = int(rng.integers(lo, hi + 1))
+        mode = "max" if rng.random() < self.max_ratio_at(step) else "exact"
+        return target, mode
+
+    def target(self, slot: int) -> tuple[int, str]:
+        """``(target_tokens, budget_mode)`` for dataset slot ``slot`` (step ``slot // prompts_per_step``)."""
+        self.fetched_step = max(self.fetched_step, slot // self.prompts_per_step)
+        return self.draw(slot)
+
+    def observe(self, step: int, logs: dict[str, Any]) -> None:
+        """Feed trainer logs at ``global_step == step`` (steps ``< step`` are done); adaptive may widen."""
+        value = logs.get(METRIC)
+        cfg = self.cfg
+        if cfg.scheduler != "adaptive" or value is None or step - 1 < self.stages[-1][0]:
+            return
+        self.errors = [*self.errors, float(value)][-cfg.window :]  # the newest window
+        lo, hi = self.stages[-1][1:]
+        if len(self.errors) < cfg.window or (lo, hi) == (cfg.lo, cfg.hi):
+            return
+        if statistics.fmean(self.errors) < cfg.threshold:
+            self.stages.append([max(step, self.fetched_step + 1), *self._clamp(lo * cfg.widen, hi / cfg.widen)])
+            self.errors = []
+
+    def state_dict(self) -> dict[str, Any]:
+        """JSON-serializable state (for ``curriculum.json`` in checkpoints)."""
+        return {
+            "scheduler": self.cfg.scheduler,
+            "seed": self.cfg.seed,
+            "prompts_per_step": self.prompts_per_step,
+            "stages": self.stages,
+            "errors": self.errors,
+            "fetched_step": self.fetched_step,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`state_dict` output; the scheduler, seed and prompts per step must match."""
+        expected = {"scheduler": self.cfg.scheduler, "seed": self.cfg.seed, "prompts_per_step": self.prompts_per_step}
+        for key, mine in expected.items():
+            if state.get(key) != mine:
+                raise ConfigError(f"curriculum state has {key}={state.get(key)!r}, this run has {mine!r}")
+        self.stages = [list(s) for s in state["stages"]]
+        self.errors = list(state["errors"])
+        self.fetched_step = int(state["fetched_step"])
+
+    def samples(self, steps: int) -> list[tuple[int, int, str]]:
+        """``(step, target, mode)`` for every slot of steps ``0 .. steps-1``."""
+        return [(s // self.prompts_per_step, *self.draw(s)) for s in range(steps * self.prompts_per_step)]
+
+    def preview(self, steps: int, buckets: int = 10) -> list[dict[str, Any]]:
+        """Per step range: min / median / max target and the share of "max" mode prompts."""
+        if steps < 1 or buckets < 1:
+            raise ConfigError(f"preview needs steps >= 1 and buckets >= 1, got {steps} and {buckets}")
+        width = math.ceil(steps / buckets)
+        rows = []
+        drawn = self.samples(steps)
+        for first in range(0, steps, width):
+            last = min(steps, first + width) - 1
+            chunk = [(t, m) for s, t, m in drawn if first <= s <= last]
+            targets = [t for t, _ in chunk]
+            rows.append(
+                {
+                    "steps": (first, last),
+                    "min": min(targets),
+                    "median": statistics.median(targets),
+                    "max": max(targets),
+                    "max_share": sum(m == "max" for _, m in chunk) / len(chunk),
+                }
+            )
+        return rows
+
+
+def schedule_dataset(
+    problems: datasets.Dataset,
+    curriculum: Curriculum,
+    tokenizer_free_prompt_cfg: PromptConfig,
+    num_slots: int,
+    seed: int,
+) -> datasets.Dataset:
+    """``num_slots`` training rows built lazily at fetch time from ``problems`` and ``curriculum``.
+
+    Each row: ``prompt`` (conversational budget prompt), ``answer``, ``target_tokens``, ``budget_mode``,
+    ``id``, ``slot``. Slots map to problems through a seeded permutation per epoch over the problems.
+    """
+    if num_slots < 1 or len(problems) == 0:
+        raise ConfigError(f"schedule_dataset needs num_slots >= 1 and problems, got {num_slots} and {len(problems)}")
+    questions, answers, ids = (list(problems[c]) for c in ("question", "answer", "id"))
+    n = len(questions)
+
+    @lru_cache(maxsize=4)
+    def permutation(epoch: int) -> np.ndarray:
+        return np.random.default_rng([seed, epoch]).permutation(n)
+
+    def transform(batch: dict[str, list]) -> dict[str, list]:
+        out: dict[str, list] = {k: [] for k in ("prompt", "answer", "target_tokens", "budget_mode", "id", "slot")}
+        for slot in batch["slot"]:
+            target, mode = curriculum.target(slot)
+            epoch, pos = divmod(slot, n)
+            i = int(permutation(epoch)[pos])
+            out["prompt"].append(messages(questions[i], target, mode, tokenizer_free_prompt_cfg))
+            out["answer"].append(answers[i])
+            out["target_tokens"].append(target)
+            out["budget_mode"].append(mode)
+            out["id"].append(ids[i])
+            out["slot"].append(slot)
+        return out
+
+    return datasets.Dataset.from_dict({"slot": list(range(num_slots))}).with_transform(transform)
+
+
+class CurriculumCallback(TrainerCallback):
+    """Feeds trainer logs to the curriculum and saves its state in each checkpoint."""
+
+    def __init__(self, curriculum: Curriculum):
+        self.curriculum = curriculum
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if logs:
+            self.curriculum.observe(state.global_step, logs)
+
+    def on_save(self, args, state, control, **kwargs):
+        if state.is_world_process_zero:
+            folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+            with atomic_path(folder / STATE_FILE, force=True) as tmp:
+                tmp.write_text(json.dumps(self.curriculum.state_dict(), indent=2))
+
+
+def load_curriculum_state(checkpoint_dir: str | Path) -> dict[str, Any] | None:
+    """The curriculum state saved in ``checkpoint_dir``, or None if it has none."""
+    path = Path(checkpoint_dir) / STATE_FILE
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise ConfigError(f"{path}: invalid JSON ({e})") from None
+
+
+def prompts_per_step(trainer: dict[str, Any]) -> int:
+    """Distinct prompts per optimizer step from GRPOConfig keys (one process; TRL defaults 8 / 8 / 1)."""
+    batch = trainer.get("per_device_train_batch_size", 8) * trainer.get("gradient_accumulation_steps", 1)
+    generations = trainer.get("num_generations", 8)
+    if batch % generations:
+        raise ConfigError(
+            f"trainer: per_device_train_batch_size * gradient_accumulation_steps ({batch}) "
+            f"must be a multiple of num_generations ({generations})"
+        )
+    return batch // generations
+
+
+def add_arguments(parser) -> None:
+    """CLI: ``l1lite curriculum preview --config FILE [--set k=v ...] [--steps N] [--png OUT.png]``."""
+    sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+    p = sub.add_parser("preview", help="print (and plot) the target distribution per step range")
+    p.add_argument("--config", required=True, help="training config (YAML)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key")
+    p.add_argument("--steps", type=int, help="steps to preview (default: trainer.max_steps, else 100)")
+    p.add_argument("--buckets", type=int, default=10, help="rows in the table")
+    p.add_argument("--png", help="also plot targets per step to this PNG")
+    p.add_argument("--force", action="store_true", help="overwrite an existing PNG")
+
+
+def _plot(drawn: list[tuple[int, int, str]], out: str, force: bool) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    for mode, color in (("exact", "tab:blue"), ("max", "tab:orange")):
+        points = [(s, t) for s, t, m in drawn if m == mode]
+        if points:
+            ax.scatter(*zip(*points, strict=True), s=6, alpha=0.5, color=color, label=mode)
+    ax.set_xlabel("optimizer step")
+    ax.set_ylabel("target tokens")
+    ax.set_title("curriculum targets")
+    ax.legend()
+    with atomic_path(out, force) as tmp:
+        fig.savefig(tmp, format="png", dpi=120, bbox_inches="tight")
+    plt.close(fig)
+
+
+def run(args) -> int:
+    """CLI entry point."""
+    cfg = load_config(TrainConfig, args.config, args.set)
+    curriculum = Curriculum(cfg.curriculum, prompts_per_step(cfg.trainer))
+    steps = args.steps or (cfg.trainer.get("max_steps") or 0)
+    steps = steps if steps > 0 else 100
+    print(f"scheduler {cfg.curriculum.scheduler}, {curriculum.prompts_per_step} prompts/step, {steps} steps")
+    print(f"{'steps':>13}  {'min':>6}  {'median':>7}  {'max':>6}  {'max-mode':>8}")
+    for row in curriculum.preview(steps, args.buckets):
+        span = "{}-{}".format(*row["steps"])
+        print(f"{span:>13}  {row['min']:>6}  {row['median']:>7.0f}  {row['max']:>6}  {row['max_share']:>8.0%}")
+    if args.png:
+        try:
+            _plot(curriculum.samples(steps), args.png, args.force)
+        except OutputExistsError as e:
+            print(f"l1lite curriculum: error: {e}", file=sys.stderr)
+            return 1
+        print(f"plot written to {args.png}")
+    return 0
