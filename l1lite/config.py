@@ -129,6 +129,30 @@ class TrainConfig:
     trainer: dict[str, Any] = field(default_factory=dict)  # any GRPOConfig field, validated by TRL
 
 
+@dataclass
+class EvalConfig:
+    """An evaluation run: `l1lite eval --config FILE` (command-line flags override the file)."""
+
+    out: str = "runs/eval"  # results.jsonl, summary.json, report.md and plots go here
+    model: str | None = None  # .gguf file (llama.cpp) or HF folder / hub id (transformers)
+    adapter: str | None = None  # PEFT adapter on an HF model
+    endpoint: str | None = None  # OpenAI-compatible server URL (llama.cpp server, Ollama /v1, vLLM)
+    tokenizer: str | None = None  # tokenizer used to count tokens when the backend has none of its own
+    n_ctx: int = 8192
+    data: DataConfig = field(default_factory=DataConfig)
+    prompt: PromptConfig = field(default_factory=PromptConfig)
+    grader: str | None = None  # math | choice | exact | package.module:function (None: choice preset -> choice)
+    budgets: list[int] = field(default_factory=lambda: [512, 1024, 2048, 3600])
+    strategies: list[str] = field(default_factory=lambda: ["prompt", "forcing", "none"])  # see l1lite.evaluate
+    mode: str = "exact"  # exact | max: budget sentence wording (prompt) / forcing with or without a minimum
+    samples: int = 1  # samples per problem (paper: 16)
+    temperature: float = 0.6
+    top_p: float = 0.95
+    seed: int = 0
+    max_tokens: int = 7168  # cap on generated tokens (thinking + answer); leave room to measure overshoot
+    wait: int = 2  # forcing: most "Wait" insertions
+
+
 def _check_type(value: Any, hint: Any, where: str) -> Any:
     origin = typing.get_origin(hint)
     if hint is Any:

@@ -1,0 +1,346 @@
+"""Budgeted generation on the tiny model: llama.cpp, its OpenAI-compatible server, and transformers.
+
+The random tiny model writes garbage and rarely closes its thinking, so ``cap`` always has work to
+do; to make it end its thinking early (for ``forcing``), a real logit bias raises ``</think>``.
+Counts are checked against an independent re-tokenization with the HF tokenizer of the same model.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+
+from l1lite import cli
+from l1lite.config import ConfigError
+from l1lite.inference import CAP_MESSAGE_EXAMPLE, GenerationResult, generate, load_backend
+from l1lite.tiny import EOS, THINK_CLOSE
+
+pytest.importorskip("llama_cpp")
+
+QUESTION = "What is 2 + 3?"
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory):
+    from l1lite.tiny import build_tiny_model
+
+    return build_tiny_model(tmp_path_factory.mktemp("tiny") / "model")
+
+
+@pytest.fixture(scope="session")
+def tiny_gguf(tiny_model_dir, tmp_path_factory):
+    from l1lite.export import export_gguf
+
+    return export_gguf(tiny_model_dir, tmp_path_factory.mktemp("gguf") / "tiny.gguf")
+
+
+@pytest.fixture(scope="session")
+def hf_tokenizer(tiny_model_dir):
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(tiny_model_dir)
+
+
+@pytest.fixture(scope="module")
+def llama(tiny_gguf):
+    backend = load_backend(str(tiny_gguf), n_ctx=4096, n_threads=1)
+    yield backend
+    backend.close()
+
+
+@pytest.fixture(scope="module")
+def server(tiny_gguf):
+    """llama-cpp-python's OpenAI-compatible server on a free local port; always terminated."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(tiny_gguf)]
+    cmd += ["--host", "127.0.0.1", "--port", str(port), "--n_ctx", "4096", "--n_threads", "1", "--n_threads_batch", "1"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"llama_cpp.server exited: {proc.stderr.read().decode()[-2000:]}")
+            try:
+                with urllib.request.urlopen(url + "/v1/models", timeout=2):
+                    break
+            except OSError:
+                if time.monotonic() > deadline:
+                    pytest.fail("llama_cpp.server did not become ready in 90 s")
+                time.sleep(0.3)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.fixture(scope="module")
+def remote(server, tiny_gguf):
+    backend = load_backend(endpoint=server, tokenizer=str(tiny_gguf))
+    yield backend
+    backend.close()
+
+
+def _token_id(tok, text: str) -> int:
+    (token,) = tok(text, add_special_tokens=False)["input_ids"]
+    return token
+
+
+def _assert_counts(res: GenerationResult, tok) -> None:
+    """The reported counts are a re-tokenization of the generated text (independent HF tokenizer)."""
+
+    def n(text: str) -> int:
+        return len(tok(text, add_special_tokens=False)["input_ids"])
+
+    assert (res.thinking_tokens, res.answer_tokens, res.total_tokens) == (n(res.thinking), n(res.answer), n(res.text))
+    if THINK_CLOSE in res.text and not res.text.lstrip().startswith("<think>"):
+        assert res.total_tokens == res.thinking_tokens + 1 + res.answer_tokens
+
+
+def _cap_checks(backend, tok, budgets, seeds) -> None:
+    for budget in budgets:
+        for seed in seeds:
+            res = generate(backend, QUESTION, budget, enforce="cap", max_tokens=budget + 24, seed=seed)
+            assert res.thinking_tokens <= budget, (budget, seed, res.thinking_tokens)
+            assert THINK_CLOSE in res.text and res.enforce == "cap" and res.budget == budget
+            _assert_counts(res, tok)
+
+
+def _no_close_bias(tok) -> dict[int, float]:
+    """Forbid ``</think>`` and EOS: the model can only stop thinking by being capped."""
+    return {_token_id(tok, THINK_CLOSE): -100.0, _token_id(tok, EOS): -100.0}
+
+
+def _forcing_checks(backend, tok, seeds, budget=64, min_tokens=40) -> None:
+    close_early = {_token_id(tok, THINK_CLOSE): 3.0}  # ~20% per token at T=0.6: the model ends thinking early
+    for seed in seeds:
+        plain = generate(backend, QUESTION, budget, enforce="cap", max_tokens=96, seed=seed, logit_bias=close_early)
+        assert plain.thinking_tokens < min_tokens  # without forcing, the thinking ends early
+        res = generate(
+            backend,
+            QUESTION,
+            budget,
+            enforce="forcing",
+            min_tokens=min_tokens,
+            wait=60,
+            max_tokens=96,
+            seed=seed,
+            logit_bias=close_early,
+        )
+        assert min_tokens <= res.thinking_tokens <= budget, (seed, res.thinking_tokens)
+        assert res.waits >= 1 and res.thinking.count("Wait") >= res.waits
+        _assert_counts(res, tok)
+        few = generate(
+            backend, QUESTION, budget, enforce="forcing", wait=1, max_tokens=96, seed=seed, logit_bias=close_early
+        )
+        assert few.waits <= 1 and few.thinking_tokens < min_tokens
+
+
+def _streaming_checks(backend, seeds, logit_bias=None) -> None:
+    cases = [("none", 0.6), ("cap", 0.6), ("cap", 0.0), ("forcing", 0.6)]
+    for enforce, temperature in cases:
+        for seed in seeds:
+            kwargs = dict(enforce=enforce, max_tokens=72, seed=seed, temperature=temperature, logit_bias=logit_bias)
+            pieces: list[str] = []
+            streamed = generate(backend, QUESTION, 40, on_text=pieces.append, **kwargs)
+            assert "".join(pieces) == streamed.text
+            assert generate(backend, QUESTION, 40, **kwargs) == streamed
+
+
+# ---------------------------------------------------------------- llama.cpp (llama-cpp-python)
+
+
+def test_llama_cap_never_exceeds_budget(llama, hf_tokenizer):
+    _cap_checks(llama, hf_tokenizer, budgets=[1, 5, 17, 64, 150], seeds=range(6))
+
+
+def test_llama_cap_closes_at_the_budget_with_a_message(llama, hf_tokenizer):
+    for seed in range(4):
+        res = generate(
+            llama,
+            QUESTION,
+            120,
+            enforce="cap",
+            max_tokens=150,
+            seed=seed,
+            cap_message=CAP_MESSAGE_EXAMPLE,
+            logit_bias=_no_close_bias(hf_tokenizer),
+        )
+        assert res.thinking.endswith(CAP_MESSAGE_EXAMPLE)
+        assert 118 <= res.thinking_tokens <= 120  # filled up to the cap (a last character may not fit)
+        assert res.total_tokens <= 150 + 1
+        _assert_counts(res, hf_tokenizer)
+
+
+def test_llama_forcing_reaches_the_minimum(llama, hf_tokenizer):
+    _forcing_checks(llama, hf_tokenizer, seeds=range(5))
+
+
+def test_llama_streaming_matches_non_streaming(llama):
+    _streaming_checks(llama, seeds=range(4))
+
+
+def test_llama_budget_none_and_max_mode(llama, hf_tokenizer):
+    res = generate(llama, QUESTION, None, max_tokens=24, seed=0)
+    assert res.budget is None and res.enforce == "none" and res.total_tokens <= 24
+    _assert_counts(res, hf_tokenizer)
+    prompt = llama.render([{"role": "user", "content": "x"}])
+    assert prompt.endswith("<｜Assistant｜><think>\n")
+    capped = generate(llama, QUESTION, 20, mode="max", enforce="cap", max_tokens=40, seed=0)
+    assert capped.mode == "max" and capped.thinking_tokens <= 20
+
+
+# ---------------------------------------------------------------- OpenAI-compatible server
+
+
+def test_server_cap_never_exceeds_budget(remote, hf_tokenizer):
+    _cap_checks(remote, hf_tokenizer, budgets=[3, 32, 100], seeds=range(3))
+
+
+def test_server_forcing_reaches_the_minimum(remote, hf_tokenizer):
+    _forcing_checks(remote, hf_tokenizer, seeds=range(3))
+
+
+def test_server_streaming_matches_non_streaming(remote, hf_tokenizer):
+    # llama-cpp-python's server streams each token decoded on its own and drops a character split across
+    # tokens (its non-streaming text keeps it); tokens that are not whole UTF-8 are banned for this test.
+    ban = {}
+    for token in range(len(hf_tokenizer)):
+        piece = hf_tokenizer.convert_ids_to_tokens(token)
+        raw = hf_tokenizer.convert_tokens_to_string([piece])
+        if "\ufffd" in raw:
+            ban[token] = -100.0
+    assert 64 <= len(ban) < len(hf_tokenizer) // 2
+    _streaming_checks(remote, seeds=range(2), logit_bias=ban)
+
+
+def test_server_without_tokenizer_falls_back_to_chat(server, caplog):
+    backend = load_backend(endpoint=server)
+    assert "no --tokenizer" in caplog.text
+    res = generate(backend, QUESTION, 32, max_tokens=16, seed=0)
+    assert res.text and res.thinking_tokens == -1 and 0 < res.total_tokens <= 16
+    with pytest.raises(ConfigError, match="--tokenizer"):
+        generate(backend, QUESTION, 32, enforce="cap", max_tokens=16)
+
+
+def test_cli_generate_endpoint_json(server, tiny_gguf, hf_tokenizer, capsys):
+    argv = ["generate", "--endpoint", server + "/v1", "--tokenizer", str(tiny_gguf), "--budget", "12"]
+    argv += ["--enforce", "cap", "--max-tokens", "30", "--prompt", QUESTION, "--json"]
+    assert cli.main(argv) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["thinking_tokens"] <= 12 and out["enforce"] == "cap"
+    assert out["total_tokens"] == len(hf_tokenizer(out["text"], add_special_tokens=False)["input_ids"])
+
+
+# ---------------------------------------------------------------- transformers (+ PEFT adapter)
+
+
+def test_transformers_backend_with_adapter(tiny_model_dir, tmp_path, hf_tokenizer):
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    torch.manual_seed(0)
+    peft_model = get_peft_model(
+        AutoModelForCausalLM.from_pretrained(tiny_model_dir),
+        LoraConfig(r=4, lora_alpha=64, target_modules=["q_proj", "v_proj"], init_lora_weights=False),
+    )
+    peft_model.save_pretrained(tmp_path / "adapter")
+
+    base = load_backend(str(tiny_model_dir))
+    tuned = load_backend(str(tiny_model_dir), adapter=str(tmp_path / "adapter"))
+    kwargs = dict(enforce="cap", max_tokens=20, temperature=0.0, seed=0)
+    for backend in (base, tuned):
+        pieces: list[str] = []
+        res = generate(backend, QUESTION, 12, on_text=pieces.append, **kwargs)
+        assert res.thinking_tokens <= 12 and THINK_CLOSE in res.text
+        assert "".join(pieces) == res.text
+        assert generate(backend, QUESTION, 12, **kwargs) == res
+        _assert_counts(res, hf_tokenizer)
+    assert generate(base, QUESTION, 12, **kwargs).text != generate(tuned, QUESTION, 12, **kwargs).text
+    close_early = {_token_id(hf_tokenizer, THINK_CLOSE): 4.0}
+    forced = generate(base, QUESTION, 16, enforce="forcing", min_tokens=6, wait=30, max_tokens=20, seed=0,
+                      logit_bias=close_early)
+    assert 6 <= forced.thinking_tokens <= 16 and forced.waits >= 1
+
+
+# ---------------------------------------------------------------- CLI and errors
+
+
+def test_cli_generate_file_json_and_stream(tiny_gguf, tmp_path, hf_tokenizer, capsys):
+    questions = tmp_path / "q.jsonl"
+    questions.write_text(json.dumps({"problem": "1+1?"}) + "\n" + json.dumps({"question": "2+2?"}) + "\n")
+    argv = ["generate", "--model", str(tiny_gguf), "--threads", "1", "--budget", "10", "--enforce", "cap", "--max-tokens", "24"]
+    assert cli.main(argv + ["--file", str(questions), "--json", "--stream"]) == 0
+    captured = capsys.readouterr()
+    rows = [json.loads(line) for line in captured.out.splitlines()]
+    assert len(rows) == 2
+    for row in rows:
+        assert {"thinking", "answer", "boxed", "finish_reason", "budget", "mode", "enforce"} <= row.keys()
+        assert row["thinking_tokens"] <= 10 and row["budget"] == 10
+        assert row["total_tokens"] == len(hf_tokenizer(row["text"], add_special_tokens=False)["input_ids"])
+        assert row["text"] in captured.err  # streamed to stderr
+    plain = tmp_path / "q.txt"
+    plain.write_text("first question\n\nsecond question\n")
+    assert cli.main(argv + ["--file", str(plain)]) == 0
+    assert capsys.readouterr().err.count("budget 10 exact; enforce cap") == 2
+
+
+def test_chat_commands(tiny_gguf, monkeypatch, capsys):
+    lines = "/budget 12\n/mode max\n/enforce cap\nhello\n/budget none\n/enforce none\nagain\n/budget x\n/quit\nnever\n"
+    monkeypatch.setattr(sys, "stdin", io.StringIO(lines))
+    assert cli.main(["chat", "--model", str(tiny_gguf), "--threads", "1", "--max-tokens", "20"]) == 0
+    captured = capsys.readouterr()
+    assert "budget 12 max; enforce cap" in captured.out
+    assert "budget none; enforce none" in captured.out
+    assert "/budget wants a positive integer" in captured.err
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"enforce": "sometimes"}, "unknown --enforce"),
+        ({"enforce": "cap", "budget": None}, "needs a --budget"),
+        ({"enforce": "forcing", "min_tokens": 50}, "--min-tokens"),
+        ({"mode": "exactly"}, "unknown --mode"),
+        ({"budget": 0}, "positive integer"),
+        ({"enforce": "cap", "budget": 3, "cap_message": CAP_MESSAGE_EXAMPLE}, "--cap-message"),
+    ],
+)
+def test_bad_arguments(llama, kwargs, message):
+    args = {"budget": 20, **kwargs}
+    with pytest.raises(ConfigError, match=message):
+        generate(llama, QUESTION, max_tokens=30, **args)
+
+
+def test_bad_backends(tiny_gguf, tmp_path, capsys):
+    with pytest.raises(ConfigError, match="model not found"):
+        load_backend(str(tmp_path / "missing.gguf"))
+    with pytest.raises(ConfigError, match="--adapter"):
+        load_backend(str(tiny_gguf), adapter=str(tmp_path))
+    with pytest.raises(ConfigError, match="neither"):
+        load_backend(str(tmp_path))
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    backend = load_backend(endpoint=f"http://127.0.0.1:{port}", tokenizer=str(tiny_gguf))
+    with pytest.raises(ConfigError, match="cannot reach"):
+        generate(backend, QUESTION, 8, max_tokens=8)
+    backend.close()
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"text": "no question here"}\n')
+    assert cli.main(["generate", "--model", str(tiny_gguf), "--file", str(bad)]) == 2
+    assert "no 'question' or 'problem'" in capsys.readouterr().err
