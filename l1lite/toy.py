@@ -65,10 +65,12 @@ def verification_lines(steps: list[Step], n: int) -> list[str]:
     return [f"{n - i}:{cycle[i % len(cycle)]}" for i in range(n)]
 
 
-def trace(problem: str, checks: int) -> str:
-    """R1-format completion without EOS: reasoning lines, ``checks`` verification lines, ``</think>``, boxed answer."""
+def trace(problem: str, checks: int, budget: int | None = None) -> str:
+    """R1-format completion without EOS: the budget restated (``128 tokens``, if given), reasoning lines,
+    ``checks`` verification lines, ``</think>``, boxed answer."""
     steps = parse_steps(problem)
-    lines = [_line(*s) for s in steps] + verification_lines(steps, checks)
+    lines = [f"{budget} tokens\n"] if budget is not None else []
+    lines += [_line(*s) for s in steps] + verification_lines(steps, checks)
     return "".join(lines) + f"{THINK_CLOSE}\n\n\\boxed{{{steps[-1][3]}}}"
 
 
@@ -108,6 +110,8 @@ def warmup_rows(
 
     Each row's prompt carries a random budget in ``budgets`` (exact or max wording) and its trace a random
     number of verification lines in ``0..max_checks``: before RL the length does not depend on the budget.
+    The trace restates the budget first, as reasoning models do: it only puts the number next to the place
+    where the length is decided (after the last operation); the warm-up does not tie the two.
     """
     rng = random.Random(seed)
     rows = []
@@ -117,7 +121,7 @@ def warmup_rows(
         rows.append(
             {
                 "prompt": render(tokenizer, p["problem"], budget, mode, prompt_cfg),
-                "completion": trace(p["problem"], rng.randint(0, max_checks)),
+                "completion": trace(p["problem"], rng.randint(0, max_checks), budget),
             }
         )
     return rows
