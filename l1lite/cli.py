@@ -18,6 +18,7 @@ COMMANDS = {
     "generate": ("l1lite.inference", "generate with a thinking budget"),
     "chat": ("l1lite.chat", "interactive chat with a thinking budget"),
     "eval": ("l1lite.evaluate", "accuracy and length against budget"),
+    "bench": ("l1lite.bench", "benchmarks (e.g. `l1lite bench dial`)"),
 }
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 
@@ -33,7 +34,10 @@ def test_bad_budgets_are_refused(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(reason="issue 10 open: short GRPO runs have not yet moved the toy dial (see the dial report)")
+@pytest.mark.skipif(
+    os.environ.get("L1LITE_DIAL_TEST") != "1",
+    reason="opt-in (L1LITE_DIAL_TEST=1) until issue 10 is solved: short GRPO runs have not yet moved the toy dial",
+)
 def test_reduced_benchmark_moves_the_dial(tmp_path):
     summary = bench_dial(tmp_path, QUICK, minutes=30)
     assert json.loads((tmp_path / "summary.json").read_text())["goal"].keys() == set(ARMS)
