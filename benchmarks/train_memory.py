@@ -20,39 +20,18 @@ import tempfile
 import time
 from pathlib import Path
 
+V = 151936  # the real tokenizer size
 SHAPES = {
-    "real": dict(hidden_size=1536, num_layers=28, num_heads=12, num_kv_heads=2, intermediate_size=8960, vocab=151936),
-    "small": dict(hidden_size=256, num_layers=4, num_heads=4, num_kv_heads=2, intermediate_size=1024, vocab=151936),
+    "real": dict(hidden_size=1536, num_layers=28, num_heads=12, num_kv_heads=2, intermediate_size=8960, vocab_size=V),
+    "small": dict(hidden_size=256, num_layers=4, num_heads=4, num_kv_heads=2, intermediate_size=1024, vocab_size=V),
 }
 
 
 def build_model(folder: Path, shape: str) -> None:
-    """Random-init Qwen2 of ``shape`` with the tiny tokenizer (ids fit; embeddings are full size)."""
-    import torch
-    from transformers import AutoModelForCausalLM, Qwen2Config
+    """Random-init Qwen2 of ``shape`` in bf16 with the offline tokenizer (ids fit; embeddings are full size)."""
+    from l1lite.tiny import build_tiny_model
 
-    from l1lite.tiny import build_tokenizer
-
-    s = SHAPES[shape]
-    tok = build_tokenizer()
-    cfg = Qwen2Config(
-        vocab_size=s["vocab"],
-        hidden_size=s["hidden_size"],
-        intermediate_size=s["intermediate_size"],
-        num_hidden_layers=s["num_layers"],
-        num_attention_heads=s["num_heads"],
-        num_key_value_heads=s["num_kv_heads"],
-        max_position_embeddings=131072,
-        rope_theta=10000.0,
-        tie_word_embeddings=False,
-        bos_token_id=tok.bos_token_id,
-        eos_token_id=tok.eos_token_id,
-        pad_token_id=tok.pad_token_id,
-    )
-    torch.manual_seed(0)
-    model = AutoModelForCausalLM.from_config(cfg, dtype=torch.bfloat16)
-    model.save_pretrained(folder)
-    tok.save_pretrained(folder)
+    build_tiny_model(folder, **SHAPES[shape], dtype="bfloat16")
 
 
 def worker(args: argparse.Namespace) -> None:

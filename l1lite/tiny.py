@@ -99,15 +99,20 @@ def build_tiny_model(
     num_kv_heads: int = 2,
     intermediate_size: int = 128,
     seed: int = 0,
+    vocab_size: int | None = None,
+    dtype: str = "float32",
 ) -> Path:
-    """Write a random-init tiny Qwen2ForCausalLM and its tokenizer to ``out``."""
+    """Write a random-init Qwen2ForCausalLM (tiny by default) and the offline R1-style tokenizer to ``out``.
+
+    ``vocab_size`` pads the embeddings beyond the tokenizer (e.g. 151936 for the real shape).
+    """
     import torch
     from transformers import AutoModelForCausalLM, Qwen2Config
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     tokenizer = build_tokenizer()
-    vocab = -(-len(tokenizer) // 64) * 64  # padded like real checkpoints (embedding rows > tokens)
+    vocab = vocab_size or -(-len(tokenizer) // 64) * 64  # padded like real checkpoints (embedding rows > tokens)
     config = Qwen2Config(
         vocab_size=vocab,
         hidden_size=hidden_size,
@@ -122,10 +127,10 @@ def build_tiny_model(
         bos_token_id=tokenizer.bos_token_id,
         eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id,
-        torch_dtype="float32",
+        torch_dtype=dtype,
     )
     torch.manual_seed(seed)
-    model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+    model = AutoModelForCausalLM.from_config(config, dtype=getattr(torch, dtype))
     model.generation_config.bos_token_id = tokenizer.bos_token_id
     model.generation_config.eos_token_id = tokenizer.eos_token_id
     model.generation_config.pad_token_id = tokenizer.pad_token_id
