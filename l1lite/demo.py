@@ -75,7 +75,7 @@ def run(args) -> int:
     print(f"thinking tokens {res.thinking_tokens}, answer tokens {res.answer_tokens}, finish {res.finish_reason}")
     if tr["last_metrics"].get("completions/clipped_ratio", 0) == 1:
         print("(the random tiny model never ends its thinking, so every rollout clips and rewards tie: this demo")
-        print(" shows the plumbing; `l1lite bench dial` shows LCPO teaching a model to follow budgets)")
+        print(" shows the plumbing; `l1lite bench dial` measures whether LCPO teaches a model to follow budgets)")
     print("generated text:")
     print(res.text)
     return 0
