@@ -15,6 +15,7 @@ from typing import Any
 import datasets
 
 from l1lite.config import ConfigError, CurriculumConfig, DataConfig, PromptConfig
+from l1lite.grading import extract_boxed
 from l1lite.prompts import MODES, budget_sentence, render
 
 log = logging.getLogger(__name__)
@@ -80,20 +81,6 @@ def guess_preset(spec: str, columns: list[str]) -> str:
         f"{spec}: cannot guess the preset from columns {sorted(cols)}; set data.preset "
         f"({', '.join(PRESETS)}) or data.question_field/data.answer_field"
     )
-
-
-def last_boxed(text: str) -> str | None:
-    """Content of the last ``\\boxed{...}`` in ``text`` (balanced braces), or None."""
-    start = text.rfind("\\boxed{")
-    if start < 0:
-        return None
-    i = start + len("\\boxed{")
-    depth = 1
-    for j in range(i, len(text)):
-        depth += {"{": 1, "}": -1}.get(text[j], 0)
-        if depth == 0:
-            return text[i:j]
-    return None
 
 
 def _gsm8k_answer(text: str) -> str:
@@ -167,7 +154,7 @@ def _extractor(preset: str, cfg: DataConfig, columns: list[str], where: str) -> 
     if preset == "gsm8k":
         return lambda row: (row[q_col], _gsm8k_answer(str(row[a_col])))
     if preset in ("math", "math500") and a_col == "solution":
-        return lambda row: (row[q_col], last_boxed(str(row[a_col])))
+        return lambda row: (row[q_col], extract_boxed(str(row[a_col])))
     return lambda row: (row[q_col], None if row[a_col] is None else str(row[a_col]).strip())
 
 

@@ -6,7 +6,8 @@ import datasets
 import pytest
 
 from l1lite.config import ConfigError, DataConfig, PromptConfig
-from l1lite.data import guess_preset, last_boxed, load_problems
+from l1lite.data import guess_preset, load_problems
+from l1lite.grading import extract_boxed
 from l1lite.prompts import render
 from l1lite.tiny import build_tokenizer
 
@@ -140,10 +141,10 @@ def test_guess_preset_from_hub_ids():
     assert guess_preset("cais/mmlu", ["question", "choices", "answer"]) == "choice"
 
 
-def test_last_boxed():
-    assert last_boxed("a \\boxed{1} b \\boxed{\\frac{1}{2}} c") == "\\frac{1}{2}"
-    assert last_boxed("no box") is None
-    assert last_boxed("\\boxed{unclosed") is None
+def test_math_answers_use_the_graders_boxed_extraction():
+    assert extract_boxed("a \\boxed{1} b \\boxed{\\frac{1}{2}} c") == "\\frac{1}{2}"
+    assert extract_boxed("no box") is None
+    assert extract_boxed("\\boxed{unclosed") is None
 
 
 def test_limit_keeps_first_n():
