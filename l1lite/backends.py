@@ -58,6 +58,18 @@ def _peft(model: Any, model_cfg: ModelConfig, lora: LoraConfig) -> Any:
     return get_peft_model(model, cfg)
 
 
+def nf4_config(compute_dtype: Any) -> Any:
+    """The 4-bit quantization the ``bnb`` backend trains against (export's ``dequantized`` merge reuses it)."""
+    from transformers import BitsAndBytesConfig
+
+    return BitsAndBytesConfig(
+        load_in_4bit=True,
+        bnb_4bit_quant_type="nf4",
+        bnb_4bit_use_double_quant=True,
+        bnb_4bit_compute_dtype=compute_dtype,
+    )
+
+
 def disable_cpu_bf16_repack(model: Any) -> int:
     """Stop bitsandbytes from repacking 4-bit weights on AVX512-BF16 CPUs (it breaks training)."""
     import bitsandbytes as bnb
@@ -82,17 +94,13 @@ def load(backend: str, model_cfg: ModelConfig, lora: LoraConfig) -> tuple[Any, A
     tokenizer = AutoTokenizer.from_pretrained(model_cfg.name)
     if backend == "bnb":
         from peft import prepare_model_for_kbit_training
-        from transformers import BitsAndBytesConfig
 
         compute = torch.bfloat16 if cuda and torch.cuda.is_bf16_supported() else torch.float32
-        quant = BitsAndBytesConfig(
-            load_in_4bit=True,
-            bnb_4bit_quant_type="nf4",
-            bnb_4bit_use_double_quant=True,
-            bnb_4bit_compute_dtype=compute,
-        )
         model = AutoModelForCausalLM.from_pretrained(
-            model_cfg.name, quantization_config=quant, dtype=compute, device_map={"": 0} if cuda else {"": "cpu"}
+            model_cfg.name,
+            quantization_config=nf4_config(compute),
+            dtype=compute,
+            device_map={"": 0} if cuda else {"": "cpu"},
         )
         disable_cpu_bf16_repack(model)
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=model_cfg.gradient_checkpointing)

@@ -246,15 +246,13 @@ def _load_dequantized(base: str | Path):
     """
     import bitsandbytes as bnb
     import torch
-    from transformers import AutoModelForCausalLM, BitsAndBytesConfig
+    from transformers import AutoModelForCausalLM
 
-    quant = BitsAndBytesConfig(
-        load_in_4bit=True,
-        bnb_4bit_quant_type="nf4",
-        bnb_4bit_use_double_quant=True,
-        bnb_4bit_compute_dtype=torch.bfloat16,
+    from l1lite.backends import nf4_config
+
+    q_model = AutoModelForCausalLM.from_pretrained(
+        base, quantization_config=nf4_config(torch.bfloat16), device_map="cpu"
     )
-    q_model = AutoModelForCausalLM.from_pretrained(base, quantization_config=quant, device_map="cpu")
     model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32)
     modules = dict(model.named_modules())
     for name, module in q_model.named_modules():

@@ -74,20 +74,15 @@ def test_merge_base16_equals_peft_model(tiny_model_dir, adapter_dir, tmp_path):
 
 def test_merge_dequantized_equals_peft_on_4bit_base(tiny_model_dir, adapter_dir, tmp_path):
     """Merging into the dequantized nf4 weights reproduces the adapter as trained on the 4-bit base."""
-    import bitsandbytes as bnb
     from peft import PeftModel
-    from transformers import AutoModelForCausalLM, BitsAndBytesConfig
+    from transformers import AutoModelForCausalLM
 
-    quant = BitsAndBytesConfig(
-        load_in_4bit=True,
-        bnb_4bit_quant_type="nf4",
-        bnb_4bit_use_double_quant=True,
-        bnb_4bit_compute_dtype=torch.float32,
+    from l1lite.backends import disable_cpu_bf16_repack, nf4_config
+
+    q_base = AutoModelForCausalLM.from_pretrained(
+        tiny_model_dir, quantization_config=nf4_config(torch.float32), device_map="cpu"
     )
-    q_base = AutoModelForCausalLM.from_pretrained(tiny_model_dir, quantization_config=quant, device_map="cpu")
-    for module in q_base.modules():
-        if isinstance(module, bnb.nn.Linear4bit):
-            module.support_avx512bf16_for_cpu = False
+    disable_cpu_bf16_repack(q_base)
     qlora_logits = _logits(PeftModel.from_pretrained(q_base, adapter_dir).eval())
     merged = merge_adapter(tiny_model_dir, adapter_dir, tmp_path / "merged", merge_into="dequantized")
     merged_logits = _logits(AutoModelForCausalLM.from_pretrained(merged, dtype=torch.float32))
