@@ -20,14 +20,8 @@ from l1lite.curriculum import (
 )
 from l1lite.data import load_problems
 from l1lite.prompts import parse_budget, user_message
-from l1lite.tiny import build_tiny_model
 
 ADAPTIVE = CurriculumConfig(scheduler="adaptive", lo=100, hi=4000, natural=1000, widen=0.5, threshold=0.2, window=2)
-
-
-@pytest.fixture(scope="session")
-def tiny_model_dir(tmp_path_factory):
-    return build_tiny_model(tmp_path_factory.mktemp("tiny"))
 
 
 @pytest.fixture(scope="module")

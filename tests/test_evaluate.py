@@ -316,16 +316,6 @@ def test_median_is_of_generated_tokens():
     assert row["median_tokens"] == statistics.median(r["tokens"] for r in rows)
 
 
-@pytest.fixture(scope="session")
-def tiny_gguf(tmp_path_factory) -> Path:
-    """The tiny random model exported to an f16 GGUF (llama.cpp)."""
-    from l1lite.export import export_gguf
-    from l1lite.tiny import build_tiny_model
-
-    root = tmp_path_factory.mktemp("tiny")
-    return export_gguf(build_tiny_model(root / "hf"), root / "tiny.gguf")
-
-
 def eval_argv(gguf: Path, out: Path) -> list[str]:
     return [
         "eval", "--model", str(gguf), "--limit", "3", "--budgets", "16,32", "--strategies", "prompt,forcing,none",

@@ -24,13 +24,6 @@ IDS = [[483, 5, 17, 42, 99, 100, 7, 3]]
 
 
 @pytest.fixture(scope="session")
-def tiny_model_dir(tmp_path_factory) -> Path:
-    from l1lite.tiny import build_tiny_model
-
-    return build_tiny_model(tmp_path_factory.mktemp("tiny") / "tiny")
-
-
-@pytest.fixture(scope="session")
 def adapter_dir(tiny_model_dir, tmp_path_factory) -> Path:
     """A real PEFT LoRA adapter (r=8, all projections) with random non-zero lora_B, so merging matters."""
     from peft import LoraConfig, get_peft_model
@@ -225,7 +218,8 @@ def test_adapter_for_another_base_is_rejected(tiny_model_dir, adapter_dir, tmp_p
         export(tiny_model_dir, renamed, tmp_path / "out2")
     assert not (tmp_path / "out1").exists() and not (tmp_path / "out2").exists()  # rejected before any work
     check_adapter(tiny_model_dir, adapter_dir)  # the right pair passes
-    cfg["base_model_name_or_path"] = "/some/cache/models--org--TINY-bnb-4bit/snapshots/abc"
+    cached = f"/some/cache/models--org--{tiny_model_dir.name.upper()}-bnb-4bit/snapshots/abc"
+    cfg["base_model_name_or_path"] = cached
     (renamed / "adapter_config.json").write_text(json.dumps(cfg))
     check_adapter(tiny_model_dir, renamed)  # names compare loosely
 

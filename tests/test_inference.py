@@ -28,20 +28,6 @@ QUESTION = "What is 2 + 3?"
 
 
 @pytest.fixture(scope="session")
-def tiny_model_dir(tmp_path_factory):
-    from l1lite.tiny import build_tiny_model
-
-    return build_tiny_model(tmp_path_factory.mktemp("tiny") / "model")
-
-
-@pytest.fixture(scope="session")
-def tiny_gguf(tiny_model_dir, tmp_path_factory):
-    from l1lite.export import export_gguf
-
-    return export_gguf(tiny_model_dir, tmp_path_factory.mktemp("gguf") / "tiny.gguf")
-
-
-@pytest.fixture(scope="session")
 def hf_tokenizer(tiny_model_dir):
     from transformers import AutoTokenizer
 

@@ -291,13 +291,6 @@ def test_metrics_are_logged_with_exact_names_and_values():
 # ---- a real GRPOTrainer run ------------------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="session")
-def tiny_model_dir(tmp_path_factory):
-    from l1lite.tiny import build_tiny_model
-
-    return build_tiny_model(tmp_path_factory.mktemp("tiny") / "model")
-
-
 @pytest.mark.slow
 def test_grpo_trainer_logs_length_metrics(tiny_model_dir, tmp_path):
     from datasets import Dataset
