@@ -1,16 +1,21 @@
 """Synthetic multi-step arithmetic for the dial benchmark: checkable answers, reasoning short or long.
 
-A problem is a chain of single-digit additions and subtractions (``Compute 7+5-3.``). Its reasoning
-is one line per operation (``7+5=12``), optionally followed by verification lines that undo and redo
-the chain (``12-3=9`` ... ``9+3=12``), so a correct trace can stop after the last operation or go on
-checking for as long as it likes. Each line is a handful of tokens with the tiny model's tokenizer
-(digits are split one per token).
+A problem is a chain of single-digit additions and subtractions (``Compute 7+5-3.``). Its trace opens by
+restating the prompt's budget next to a length plan (``48<64``: budget 48, plan 64), works one line per
+operation (``7+5=12``), then adds check lines restating the result and counting down to 1 (``3:9``
+``2:9`` ``1:9``) until the trace is about as long as planned, closes ``</think>`` and boxes the answer.
+Digits are one token each with the tiny model's tokenizer, so a check line is 4 tokens and any length
+from ~20 tokens up is a correct trace.
+
+The warm-up draws the plan at random, independent of the budget: it teaches the model to restate the
+budget and to keep its own plan, not to plan by the budget. Tying the plan to the budget is left to LCPO.
 """
 
 from __future__ import annotations
 
 import json
 import random
+from collections.abc import Callable
 from pathlib import Path
 
 from l1lite.config import PromptConfig
@@ -57,21 +62,34 @@ def _line(a: int, op: str, b: int, c: int) -> str:
     return f"{a}{op}{b}={c}\n"
 
 
-def verification_lines(steps: list[Step], n: int) -> list[str]:
-    """``n`` check lines counting down ``n:`` .. ``1:``: undo the chain from the end, redo it from the start, ..."""
-    undo = [_line(c, "-" if op == "+" else "+", b, a) for a, op, b, c in reversed(steps)]
-    redo = [_line(*s) for s in steps]
-    cycle = undo + redo
-    return [f"{n - i}:{cycle[i % len(cycle)]}" for i in range(n)]
+def check_lines(steps: list[Step], n: int) -> list[str]:
+    """``n`` check lines counting down ``n:`` .. ``1:``, each restating the result, so the line before
+    ``</think>`` always holds the answer and a long trace is no harder to answer from than a short one."""
+    return [f"{n - i}:{steps[-1][3]}\n" for i in range(n)]
 
 
-def trace(problem: str, checks: int, budget: int | None = None) -> str:
-    """R1-format completion without EOS: the budget restated (``128 tokens``, if given), reasoning lines,
-    ``checks`` verification lines, ``</think>``, boxed answer."""
+def opening(budget: int, plan: int) -> str:
+    """``48<64``: the budget restated, how it compares to the plan, the plan (6 tokens)."""
+    return f"{budget}{'<' if budget < plan else '>' if budget > plan else '='}{plan}\n"
+
+
+def trace(problem: str, checks: int, budget: int | None = None, plan: int | None = None) -> str:
+    """R1-format completion without EOS: the opening line (``48<64``, if budget and plan are given),
+    reasoning lines, ``checks`` check lines, ``</think>``, boxed answer."""
     steps = parse_steps(problem)
-    lines = [f"{budget} tokens\n"] if budget is not None else []
-    lines += [_line(*s) for s in steps] + verification_lines(steps, checks)
+    lines = [opening(budget, plan)] if budget is not None and plan is not None else []
+    lines += [_line(*s) for s in steps] + check_lines(steps, checks)
     return "".join(lines) + f"{THINK_CLOSE}\n\n\\boxed{{{steps[-1][3]}}}"
+
+
+def planned_trace(problem: str, budget: int, plan: int, count: Callable[[str], int], max_checks: int) -> str:
+    """The trace with 0..max_checks checks whose length in tokens (``count``) is nearest ``plan``."""
+    lo, hi = 0, max_checks  # length grows with checks: bisect for the first trace reaching the plan
+    while lo < hi:
+        mid = (lo + hi) // 2
+        lo, hi = (mid + 1, hi) if count(trace(problem, mid, budget, plan)) < plan else (lo, mid)
+    near = [trace(problem, n, budget, plan) for n in sorted({max(0, lo - 1), lo})]
+    return min(near, key=lambda t: abs(count(t) - plan))
 
 
 def draw_problems(n: int, seed: int, exclude: set[str] | None = None, **kwargs) -> list[dict]:
@@ -108,20 +126,22 @@ def warmup_rows(
 ) -> list[dict[str, str]]:
     """``n`` prompt/completion rows for the format warm-up over ``problems`` (drawn with replacement).
 
-    Each row's prompt carries a random budget in ``budgets`` (exact or max wording) and its trace a random
-    number of verification lines in ``0..max_checks``: before RL the length does not depend on the budget.
-    The trace restates the budget first, as reasoning models do: it only puts the number next to the place
-    where the length is decided (after the last operation); the warm-up does not tie the two.
+    Each row's prompt carries a random budget in ``budgets`` (exact or max wording); its trace keeps a plan
+    drawn independently from the same range: before RL the length does not depend on the budget.
     """
     rng = random.Random(seed)
+
+    def count(text: str) -> int:
+        return len(tokenizer(text, add_special_tokens=False)["input_ids"])
+
     rows = []
     for _ in range(n):
         p = rng.choice(problems)
-        budget, mode = rng.randint(*budgets), rng.choice(MODES)
+        budget, mode, plan = rng.randint(*budgets), rng.choice(MODES), rng.randint(*budgets)
         rows.append(
             {
                 "prompt": render(tokenizer, p["problem"], budget, mode, prompt_cfg),
-                "completion": trace(p["problem"], rng.randint(0, max_checks), budget),
+                "completion": planned_trace(p["problem"], budget, plan, count, max_checks),
             }
         )
     return rows

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
+import re
+import statistics
 
 import pytest
 
@@ -26,6 +27,27 @@ def test_toy_traces_are_correct_and_their_length_is_free():
     assert not {p["problem"] for p in held_out} & {p["problem"] for p in problems}
 
 
+def test_warmup_traces_keep_a_plan_drawn_apart_from_the_budget(tiny_model_dir):
+    from transformers import AutoTokenizer
+
+    from l1lite.config import PromptConfig
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    problems = toy.draw_problems(40, 0, cap=9, max_ops=2)
+    rows = toy.warmup_rows(problems, 400, tokenizer, PromptConfig(), (16, 99), 24, seed=0)
+    budgets, plans = [], []
+    for r in rows:
+        budget = int(r["prompt"].split("Think for ")[1].split()[-2])
+        stated, sign, plan = re.match(r"(\d+)([<>=])(\d+)\n", r["completion"]).groups()  # 48<64
+        assert int(stated) == budget and sign == "<>="[(budget > int(plan)) + 2 * (budget == int(plan))]
+        n = len(tokenizer(r["completion"], add_special_tokens=False)["input_ids"])
+        assert abs(n - int(plan)) <= 3 or (n > int(plan) and "1:" not in r["completion"]), r["completion"]
+        budgets.append(budget)
+        plans.append(int(plan))
+    assert abs(statistics.correlation(budgets, plans)) < 0.15  # the warm-up does not tie length to budget
+    assert min(plans) < 30 and max(plans) > 85
+
+
 def test_bad_budgets_are_refused(tmp_path):
     from dataclasses import replace
 
@@ -34,10 +56,6 @@ def test_bad_budgets_are_refused(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(
-    os.environ.get("L1LITE_DIAL_TEST") != "1",
-    reason="opt-in (L1LITE_DIAL_TEST=1) until issue 10 is solved: short GRPO runs have not yet moved the toy dial",
-)
 def test_reduced_benchmark_moves_the_dial(tmp_path):
     summary = bench_dial(tmp_path, QUICK, minutes=30)
     assert json.loads((tmp_path / "summary.json").read_text())["goal"].keys() == set(ARMS)
