@@ -21,7 +21,8 @@ import time
 from pathlib import Path
 
 from l1lite.inference import LlamaCppBackend, generate, load_backend
-from l1lite.tiny import THINK_CLOSE, build_tiny_model
+from l1lite.r1 import THINK_CLOSE
+from l1lite.tiny import build_tiny_model
 
 QUESTION = "What is the sum of the first 20 positive integers?"
 

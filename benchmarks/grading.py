@@ -16,7 +16,8 @@ from fractions import Fraction
 from importlib import resources
 
 from l1lite.files import atomic_path
-from l1lite.grading import extract_boxed, fast_verdict, is_correct, split_thinking, verify_math
+from l1lite.grading import extract_boxed, fast_verdict, is_correct, verify_math
+from l1lite.r1 import split_thinking
 
 SENTENCES = [
     "Okay, so I need to solve this problem step by step.",

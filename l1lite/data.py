@@ -17,6 +17,7 @@ import datasets
 from l1lite.config import ConfigError, CurriculumConfig, DataConfig, PromptConfig
 from l1lite.grading import extract_boxed
 from l1lite.prompts import MODES, budget_sentence, render
+from l1lite.r1 import count_tokens
 
 log = logging.getLogger(__name__)
 
@@ -162,7 +163,7 @@ def _prompt_lengths(tokenizer, questions: list[str], budget: int, prompt_cfg: Pr
     """Token count of each fully rendered chat prompt with the longer budget sentence."""
     mode = max(MODES, key=lambda m: len(budget_sentence(budget, m, prompt_cfg)))
     texts = [render(tokenizer, q, budget, mode, prompt_cfg) for q in questions]
-    return [len(ids) for ids in tokenizer(texts, add_special_tokens=False)["input_ids"]]
+    return count_tokens(tokenizer, texts)
 
 
 def load_problems(

@@ -24,7 +24,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from l1lite.config import ConfigError
-from l1lite.tiny import THINK_CLOSE, THINK_OPEN
+from l1lite.r1 import split_thinking
 
 GRADERS = ("math", "choice", "exact")
 WORKER_START_TIMEOUT_S = 60.0
@@ -42,17 +42,6 @@ def load_callable(spec: str, what: str) -> Callable:
     if not callable(fn):
         raise ConfigError(f"{what} '{spec}' is not callable")
     return fn
-
-
-def split_thinking(text: str) -> tuple[str, str, bool]:
-    """Split at the first ``</think>``: (thinking, answer, closed). Unclosed: (text, "", False)."""
-    body = text.lstrip()
-    if body.startswith(THINK_OPEN):
-        text = body[len(THINK_OPEN) :]
-    end = text.find(THINK_CLOSE)
-    if end < 0:
-        return text, "", False
-    return text[:end], text[end + len(THINK_CLOSE) :], True
 
 
 def extract_boxed(text: str) -> str | None:

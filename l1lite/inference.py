@@ -34,8 +34,8 @@ from pathlib import Path
 
 from l1lite import prompts
 from l1lite.config import ConfigError, PromptConfig
-from l1lite.rewards import extract_boxed, split_thinking
-from l1lite.tiny import THINK_CLOSE
+from l1lite.grading import extract_boxed
+from l1lite.r1 import THINK_CLOSE, split_thinking
 
 log = logging.getLogger(__name__)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 
+from l1lite import r1
 from l1lite.config import ConfigError, PromptConfig
 
 MODES = ("exact", "max")
@@ -43,9 +44,7 @@ def messages(question: str, budget: int | None, mode: str, cfg: PromptConfig) ->
 
 def render(tokenizer, question: str, budget: int | None, mode: str, cfg: PromptConfig) -> str:
     """The full prompt text through the tokenizer's chat template, ending with the generation prompt."""
-    return tokenizer.apply_chat_template(
-        messages(question, budget, mode, cfg), tokenize=False, add_generation_prompt=True
-    )
+    return r1.render(tokenizer, messages(question, budget, mode, cfg))
 
 
 def _pattern(template: str) -> re.Pattern[str]:

@@ -10,14 +10,8 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from l1lite.config import ConfigError, RewardConfig
-from l1lite.grading import (
-    check_grader,
-    count_boxed,
-    extract_boxed,
-    is_correct,
-    load_callable,
-    split_thinking,
-)
+from l1lite.grading import check_grader, count_boxed, extract_boxed, is_correct, load_callable
+from l1lite.r1 import split_thinking
 
 __all__ = [
     "REWARDS",

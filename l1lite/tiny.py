@@ -11,35 +11,11 @@ import json
 from importlib import resources
 from pathlib import Path
 
-BOS = "<｜begin▁of▁sentence｜>"
-EOS = "<｜end▁of▁sentence｜>"
-USER = "<｜User｜>"
-ASSISTANT = "<｜Assistant｜>"
-THINK_OPEN = "<think>"
-THINK_CLOSE = "</think>"
-SPECIAL_TOKENS = [BOS, EOS, USER, ASSISTANT]  # control tokens, skipped when decoding
-ADDED_TOKENS = [THINK_OPEN, THINK_CLOSE]  # ordinary added tokens, kept in decoded text, as in R1-Distill
+from l1lite.r1 import ADDED_TOKENS, BOS, CHAT_TEMPLATE, EOS, SPECIAL_TOKENS
 
 # Qwen2's pre-tokenizer split (the one llama.cpp calls "deepseek-r1-qwen").
 QWEN2_SPLIT = (
     r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"
-)
-
-# Same rendering as R1-Distill's template: bos + system + <｜User｜>q + <｜Assistant｜><think>\n
-# (earlier assistant turns keep only the text after </think>).
-CHAT_TEMPLATE = (
-    "{% set system = namespace(text='') %}"
-    "{% for m in messages %}{% if m['role'] == 'system' %}{% set system.text = m['content'] %}{% endif %}{% endfor %}"
-    "{{ bos_token }}{{ system.text }}"
-    "{% for m in messages %}"
-    "{% if m['role'] == 'user' %}{{ '<｜User｜>' + m['content'] }}"
-    "{% elif m['role'] == 'assistant' %}"
-    "{% set content = m['content'] %}"
-    "{% if '</think>' in content %}{% set content = content.split('</think>')[-1] %}{% endif %}"
-    "{{ '<｜Assistant｜>' + content + '<｜end▁of▁sentence｜>' }}"
-    "{% endif %}"
-    "{% endfor %}"
-    "{% if add_generation_prompt %}{{ '<｜Assistant｜><think>\\n' }}{% endif %}"
 )
 
 

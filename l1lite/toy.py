@@ -20,7 +20,7 @@ from pathlib import Path
 
 from l1lite.config import PromptConfig
 from l1lite.prompts import MODES, render
-from l1lite.tiny import THINK_CLOSE
+from l1lite.r1 import THINK_CLOSE, count_tokens
 
 Step = tuple[int, str, int, int]  # (left, op, right, result)
 
@@ -132,7 +132,7 @@ def warmup_rows(
     rng = random.Random(seed)
 
     def count(text: str) -> int:
-        return len(tokenizer(text, add_special_tokens=False)["input_ids"])
+        return count_tokens(tokenizer, text)
 
     rows = []
     for _ in range(n):

@@ -16,7 +16,7 @@ import torch
 
 from l1lite.config import ConfigError
 from l1lite.export import check_adapter, export, export_gguf, merge_adapter
-from l1lite.tiny import ASSISTANT, BOS, EOS, THINK_CLOSE, THINK_OPEN, USER
+from l1lite.r1 import ASSISTANT, BOS, EOS, THINK_CLOSE, THINK_OPEN, USER
 
 llama_cpp = pytest.importorskip("llama_cpp")
 TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]

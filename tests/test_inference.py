@@ -20,7 +20,7 @@ import pytest
 from l1lite import cli
 from l1lite.config import ConfigError
 from l1lite.inference import CAP_MESSAGE_EXAMPLE, GenerationResult, generate, load_backend
-from l1lite.tiny import EOS, THINK_CLOSE
+from l1lite.r1 import EOS, THINK_CLOSE
 
 pytest.importorskip("llama_cpp")
 

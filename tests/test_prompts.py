@@ -2,7 +2,8 @@ import pytest
 
 from l1lite.config import ConfigError, PromptConfig
 from l1lite.prompts import budget_sentence, messages, parse_budget, render, user_message
-from l1lite.tiny import ASSISTANT, BOS, THINK_OPEN, USER, build_tokenizer
+from l1lite.r1 import ASSISTANT, BOS, THINK_OPEN, USER
+from l1lite.tiny import build_tokenizer
 
 CFG = PromptConfig()
 
