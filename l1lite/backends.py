@@ -9,6 +9,7 @@ import logging
 from typing import Any
 
 from l1lite.config import ConfigError, LoraConfig, ModelConfig
+from l1lite.models import resolve_model
 
 log = logging.getLogger(__name__)
 BACKENDS = ("auto", "unsloth", "bnb", "plain")
@@ -91,13 +92,14 @@ def load(backend: str, model_cfg: ModelConfig, lora: LoraConfig) -> tuple[Any, A
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     cuda = cuda_available()
-    tokenizer = AutoTokenizer.from_pretrained(model_cfg.name)
+    name = resolve_model(model_cfg.name)
+    tokenizer = AutoTokenizer.from_pretrained(name)
     if backend == "bnb":
         from peft import prepare_model_for_kbit_training
 
         compute = torch.bfloat16 if cuda and torch.cuda.is_bf16_supported() else torch.float32
         model = AutoModelForCausalLM.from_pretrained(
-            model_cfg.name,
+            name,
             quantization_config=nf4_config(compute),
             dtype=compute,
             device_map={"": 0} if cuda else {"": "cpu"},
@@ -106,7 +108,7 @@ def load(backend: str, model_cfg: ModelConfig, lora: LoraConfig) -> tuple[Any, A
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=model_cfg.gradient_checkpointing)
     else:
         dtype = torch.bfloat16 if cuda and torch.cuda.is_bf16_supported() else torch.float32
-        model = AutoModelForCausalLM.from_pretrained(model_cfg.name, dtype=dtype)
+        model = AutoModelForCausalLM.from_pretrained(name, dtype=dtype)
         if cuda:
             model = model.to("cuda")
     return _peft(model, model_cfg, lora), tokenizer

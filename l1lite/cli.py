@@ -13,7 +13,7 @@ COMMANDS = {
     "tiny-model": ("l1lite.tiny", "build the offline tiny Qwen2 model and R1-style tokenizer"),
     "demo": ("l1lite.demo", "run the whole pipeline on the tiny model (CPU, offline)"),
     "train": ("l1lite.train", "GRPO training with LCPO rewards and a target-length curriculum"),
-    "curriculum": ("l1lite.curriculum", "preview a target-length schedule"),
+    "curriculum": ("l1lite.preview", "preview a target-length schedule"),
     "export": ("l1lite.export", "merge a LoRA adapter and export GGUF + Ollama Modelfile"),
     "generate": ("l1lite.inference", "generate with a thinking budget"),
     "chat": ("l1lite.chat", "interactive chat with a thinking budget"),

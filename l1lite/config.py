@@ -95,7 +95,7 @@ class RewardConfig:
     alpha_exact: float = 0.0003
     alpha_max: float = 0.001
     delta: float = 0.5
-    grader: str = "math"  # math | choice | exact | package.module:function
+    grader: str = "math"  # math | choice | exact | number | package.module:function
     require_think_close: bool = True
     format_weight: float = 0.0
     timeout_s: float = 2.0
@@ -158,7 +158,9 @@ class EvalConfig:
     n_ctx: int = 8192
     data: DataConfig = field(default_factory=DataConfig)
     prompt: PromptConfig = field(default_factory=PromptConfig)
-    grader: str | None = None  # math | choice | exact | package.module:function (None: choice preset -> choice)
+    grader: str | None = (
+        None  # math | choice | exact | number | package.module:function (None: choice preset -> choice)
+    )
     budgets: list[int] = field(default_factory=lambda: [512, 1024, 2048, 3600])
     strategies: list[str] = field(default_factory=lambda: ["prompt", "forcing", "none"])  # see l1lite.evaluate
     mode: str = "exact"  # exact | max: budget sentence wording (prompt) / forcing with or without a minimum

@@ -5,6 +5,9 @@ Training prompts are numbered by *slot*: slot ``s`` is consumed at optimizer ste
 ``num_generations`` completions of a prompt come from the same slot). A slot's target is drawn from a
 numpy Generator seeded by ``(seed, slot)`` inside the range the scheduler gives its step, so it is a
 function of the slot: repeated fetches and resumed runs draw the same targets.
+
+Pure scheduling: no transformers, datasets or TRL imports. The training side (``l1lite.schedule``) turns a
+:class:`Curriculum` into the trainer's dataset and callback; ``l1lite.preview`` is its command.
 """
 
 from __future__ import annotations
@@ -12,21 +15,15 @@ from __future__ import annotations
 import json
 import math
 import statistics
-import sys
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-import datasets
 import numpy as np
-from transformers import TrainerCallback
 
-from l1lite.config import ConfigError, CurriculumConfig, PromptConfig, TrainConfig, load_config
-from l1lite.files import OutputExistsError, atomic_path
-from l1lite.prompts import messages
+from l1lite.config import ConfigError, CurriculumConfig
 
 METRIC = "lcpo/rel_len_error"  # mean |n_y - target| / target, logged by the reward
-STATE_FILE = "curriculum.json"
+STATE_FILE = "curriculum.json"  # saved in each checkpoint
 SCHEDULERS = ("uniform", "linear", "staged", "adaptive")
 
 
@@ -182,61 +179,6 @@ class Curriculum:
         return rows
 
 
-def schedule_dataset(
-    problems: datasets.Dataset,
-    curriculum: Curriculum,
-    tokenizer_free_prompt_cfg: PromptConfig,
-    num_slots: int,
-    seed: int,
-) -> datasets.Dataset:
-    """``num_slots`` training rows built lazily at fetch time from ``problems`` and ``curriculum``.
-
-    Each row: ``prompt`` (conversational budget prompt), ``answer``, ``target_tokens``, ``budget_mode``,
-    ``id``, ``slot``. Slots map to problems through a seeded permutation per epoch over the problems.
-    """
-    if num_slots < 1 or len(problems) == 0:
-        raise ConfigError(f"schedule_dataset needs num_slots >= 1 and problems, got {num_slots} and {len(problems)}")
-    questions, answers, ids = (list(problems[c]) for c in ("question", "answer", "id"))
-    n = len(questions)
-
-    @lru_cache(maxsize=4)
-    def permutation(epoch: int) -> np.ndarray:
-        return np.random.default_rng([seed, epoch]).permutation(n)
-
-    def transform(batch: dict[str, list]) -> dict[str, list]:
-        out: dict[str, list] = {k: [] for k in ("prompt", "answer", "target_tokens", "budget_mode", "id", "slot")}
-        for slot in batch["slot"]:
-            target, mode = curriculum.target(slot)
-            epoch, pos = divmod(slot, n)
-            i = int(permutation(epoch)[pos])
-            out["prompt"].append(messages(questions[i], target, mode, tokenizer_free_prompt_cfg))
-            out["answer"].append(answers[i])
-            out["target_tokens"].append(target)
-            out["budget_mode"].append(mode)
-            out["id"].append(ids[i])
-            out["slot"].append(slot)
-        return out
-
-    return datasets.Dataset.from_dict({"slot": list(range(num_slots))}).with_transform(transform)
-
-
-class CurriculumCallback(TrainerCallback):
-    """Feeds trainer logs to the curriculum and saves its state in each checkpoint."""
-
-    def __init__(self, curriculum: Curriculum):
-        self.curriculum = curriculum
-
-    def on_log(self, args, state, control, logs=None, **kwargs):
-        if logs:
-            self.curriculum.observe(state.global_step, logs)
-
-    def on_save(self, args, state, control, **kwargs):
-        if state.is_world_process_zero:
-            folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
-            with atomic_path(folder / STATE_FILE, force=True) as tmp:
-                tmp.write_text(json.dumps(self.curriculum.state_dict(), indent=2))
-
-
 def load_curriculum_state(checkpoint_dir: str | Path) -> dict[str, Any] | None:
     """The curriculum state saved in ``checkpoint_dir``, or None if it has none."""
     path = Path(checkpoint_dir) / STATE_FILE
@@ -246,70 +188,3 @@ def load_curriculum_state(checkpoint_dir: str | Path) -> dict[str, Any] | None:
         return json.loads(path.read_text())
     except json.JSONDecodeError as e:
         raise ConfigError(f"{path}: invalid JSON ({e})") from None
-
-
-def prompts_per_step(args: Any) -> int:
-    """Distinct prompts per optimizer step for a resolved GRPOConfig, under TRL's RepeatSampler."""
-    per_round = args.generation_batch_size // args.num_generations
-    rounds_per_step = args.gradient_accumulation_steps / (args.steps_per_generation * args.num_iterations)
-    if (per_round * rounds_per_step) % 1 or per_round * rounds_per_step < 1:
-        raise ConfigError(
-            f"trainer: {per_round} prompts per generation round over {args.steps_per_generation} x "
-            f"{args.num_iterations} micro-steps do not make a whole number of prompts per optimizer step"
-        )
-    return int(per_round * rounds_per_step)
-
-
-def add_arguments(parser) -> None:
-    """CLI: ``l1lite curriculum preview --config FILE [--set k=v ...] [--steps N] [--png OUT.png]``."""
-    sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
-    p = sub.add_parser("preview", help="print (and plot) the target distribution per step range")
-    p.add_argument("--config", required=True, help="training config (YAML)")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key")
-    p.add_argument("--steps", type=int, help="steps to preview (default: trainer.max_steps, else 100)")
-    p.add_argument("--buckets", type=int, default=10, help="rows in the table")
-    p.add_argument("--png", help="also plot targets per step to this PNG")
-    p.add_argument("--force", action="store_true", help="overwrite an existing PNG")
-
-
-def _plot(drawn: list[tuple[int, int, str]], out: str, force: bool) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(8, 4.5))
-    for mode, color in (("exact", "tab:blue"), ("max", "tab:orange")):
-        points = [(s, t) for s, t, m in drawn if m == mode]
-        if points:
-            ax.scatter(*zip(*points, strict=True), s=6, alpha=0.5, color=color, label=mode)
-    ax.set_xlabel("optimizer step")
-    ax.set_ylabel("target tokens")
-    ax.set_title("curriculum targets")
-    ax.legend()
-    with atomic_path(out, force) as tmp:
-        fig.savefig(tmp, format="png", dpi=120, bbox_inches="tight")
-    plt.close(fig)
-
-
-def run(args) -> int:
-    """CLI entry point."""
-    cfg = load_config(TrainConfig, args.config, args.set)
-    from l1lite.train import grpo_args
-
-    curriculum = Curriculum(cfg.curriculum, prompts_per_step(grpo_args(cfg, cuda=False)))
-    steps = args.steps or (cfg.trainer.get("max_steps") or 0)
-    steps = steps if steps > 0 else 100
-    print(f"scheduler {cfg.curriculum.scheduler}, {curriculum.prompts_per_step} prompts/step, {steps} steps")
-    print(f"{'steps':>13}  {'min':>6}  {'median':>7}  {'max':>6}  {'max-mode':>8}")
-    for row in curriculum.preview(steps, args.buckets):
-        span = "{}-{}".format(*row["steps"])
-        print(f"{span:>13}  {row['min']:>6}  {row['median']:>7.0f}  {row['max']:>6}  {row['max_share']:>8.0%}")
-    if args.png:
-        try:
-            _plot(curriculum.samples(steps), args.png, args.force)
-        except OutputExistsError as e:
-            print(f"l1lite curriculum: error: {e}", file=sys.stderr)
-            return 1
-        print(f"plot written to {args.png}")
-    return 0

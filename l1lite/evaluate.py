@@ -30,16 +30,12 @@ from typing import Any
 
 from l1lite.config import ConfigError, EvalConfig, from_dict, load_yaml, to_dict
 from l1lite.files import atomic_path
+from l1lite.results import CONFIG, RESULTS, SUMMARY, Key, plan, read_results, row_key, select
 
 STRATEGIES = ("prompt", "forcing", "none")
 MODES = ("exact", "max")
-RESULTS = "results.jsonl"
-SUMMARY = "summary.json"
-CONFIG = "config.json"
 # settings that may change between an interrupted run and its resume (they only add or select samples)
 RESUMABLE = ("out", "budgets", "strategies", "samples", "data.limit")
-
-Key = tuple[str, str, int | None, str, int]  # (problem id, strategy, budget, mode, sample index)
 
 
 def check_config(cfg: EvalConfig) -> None:
@@ -74,46 +70,6 @@ def sample_seed(seed: int, key: Key) -> int:
     """Per-sample sampling seed, a pure function of the run seed and the sample's key (stable across resumes)."""
     digest = hashlib.sha256(json.dumps([seed, *key]).encode()).digest()
     return int.from_bytes(digest[:4], "big") & 0x7FFFFFFF
-
-
-def plan(ids: list[str], budgets: list[int], strategies: list[str], mode: str, samples: int) -> list[Key]:
-    """Every sample key of a run, in generation order (``none`` once, with budget None)."""
-    keys = []
-    for strategy in strategies:
-        for budget in [None] if strategy == "none" else sorted(budgets):
-            keys += [(pid, strategy, budget, mode, k) for pid in ids for k in range(samples)]
-    return keys
-
-
-def row_key(row: dict[str, Any]) -> Key:
-    """The key of one results.jsonl row."""
-    return (row["id"], row["strategy"], row["budget"], row["mode"], row["sample"])
-
-
-def read_results(path: Path, repair: bool = False) -> list[dict[str, Any]]:
-    """Rows of results.jsonl; a partially written last line is ignored (and cut off when ``repair``)."""
-    if not path.exists():
-        return []
-    data = path.read_bytes()
-    end = data.rfind(b"\n") + 1  # bytes after the last newline: a line whose write was interrupted
-    if repair and end < len(data):
-        with path.open("r+b") as f:
-            f.truncate(end)
-    rows = []
-    for n, line in enumerate(data[:end].splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError:
-            raise ConfigError(f"{path}:{n}: not a JSON line; fix or delete the file to start over") from None
-    return rows
-
-
-def select(rows: list[dict[str, Any]], keys: list[Key]) -> list[dict[str, Any]]:
-    """The rows of ``keys`` (the last row wins if a key repeats), in plan order."""
-    by_key = {row_key(r): r for r in rows}
-    return [by_key[k] for k in keys if k in by_key]
 
 
 def _mean(values: list[float]) -> float:
@@ -389,7 +345,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--preset", help="dataset preset (math500, aime, gsm8k, choice, ...)")
     parser.add_argument("--split", help="dataset split")
     parser.add_argument("--limit", type=int, help="only the first N problems")
-    parser.add_argument("--grader", help="math | choice | exact | package.module:function")
+    parser.add_argument("--grader", help="math | choice | exact | number | package.module:function")
     parser.add_argument("--budgets", help="comma-separated thinking budgets (default 512,1024,2048,3600)")
     parser.add_argument("--strategies", help="comma-separated subset of prompt,forcing,none (default all)")
     parser.add_argument("--mode", help="budget mode: exact (default) or max")

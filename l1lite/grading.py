@@ -26,7 +26,7 @@ from pathlib import Path
 from l1lite.config import ConfigError
 from l1lite.r1 import split_thinking
 
-GRADERS = ("math", "choice", "exact")
+GRADERS = ("math", "choice", "exact", "number")
 WORKER_START_TIMEOUT_S = 60.0
 
 
@@ -262,6 +262,7 @@ def _serve() -> None:
         sys.stdout.flush()
 
 
+_NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
 _LETTER = re.compile(r"(?<![A-Za-z\\])([A-J])(?![A-Za-z])")
 
 
@@ -288,6 +289,7 @@ def is_correct(
 
     ``math``: last ``\\boxed{}`` after the first ``</think>``, compared with math-verify; ``choice``: the
     final A-J letter (boxed if there is a box); ``exact``: normalized string equality (boxed if boxed);
+    ``number``: the last number written (in the box if there is one) equals ``gold`` exactly;
     ``package.module:function``: ``function(completion, gold) -> bool``. Without ``</think>`` the
     answer is wrong, unless ``require_think_close`` is False (then the whole text is the answer).
     Answers longer than ``max_answer_chars`` are wrong.
@@ -310,6 +312,9 @@ def is_correct(
     if grader == "choice":
         letter = _choice_letter(candidate)
         return letter is not None and letter == _choice_letter(str(gold).upper())
+    if grader == "number":
+        numbers = _NUMBER.findall(candidate)
+        return bool(numbers) and fast_verdict(str(gold), numbers[-1]) is True
     return _normalize_text(candidate) == _normalize_text(str(gold))
 
 

@@ -9,10 +9,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from l1lite.config import ConfigError
 from l1lite.files import atomic_path
-
-Run = tuple[str, dict[str, Any], list[dict[str, Any]]]  # (label, summary.json, its results.jsonl rows)
+from l1lite.results import Run, load_run
 
 PLOTS = {
     "accuracy": "accuracy.png",
@@ -212,19 +210,6 @@ def write_report(runs: list[Run], out: str | Path, force: bool = False) -> None:
     for name, text in (("plots.json", json.dumps(data, indent=1) + "\n"), ("report.md", markdown(runs))):
         with atomic_path(out / name, force) as tmp:
             tmp.write_text(text, encoding="utf-8")
-
-
-def load_run(folder: str | Path) -> Run:
-    """(folder name, summary.json, selected results.jsonl rows) of a finished eval folder."""
-    from l1lite.evaluate import RESULTS, SUMMARY, plan, read_results, select
-
-    folder = Path(folder)
-    if not (folder / SUMMARY).is_file():
-        raise ConfigError(f"{folder}: no {SUMMARY} (not an eval output folder, or the eval has not finished)")
-    summary = json.loads((folder / SUMMARY).read_text())
-    info = summary["run"]
-    keys = plan(info["ids"], info["budgets"], info["strategies"], info["mode"], info["samples"])
-    return folder.resolve().name, summary, select(read_results(folder / RESULTS), keys)
 
 
 def compare(folders: list[str], out: str | Path, force: bool = False) -> Path:

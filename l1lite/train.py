@@ -12,6 +12,7 @@ import yaml
 
 from l1lite import backends
 from l1lite.config import ConfigError, TrainConfig, load_config, to_dict
+from l1lite.curriculum import STATE_FILE, Curriculum, load_curriculum_state
 
 log = logging.getLogger(__name__)
 ADAPTER_DIR = "adapter"
@@ -48,8 +49,6 @@ def grpo_args(cfg: TrainConfig, cuda: bool, bf16: bool = False) -> Any:
 
 def last_checkpoint(output_dir: str | Path) -> str | None:
     """Newest complete checkpoint: its ``curriculum.json`` is written last, so a kill mid-save is skipped."""
-    from l1lite.curriculum import STATE_FILE
-
     found = [p for p in Path(output_dir).glob("checkpoint-*") if p.name.split("-")[-1].isdigit()]
     done = [p for p in found if (p / STATE_FILE).is_file()]
     return str(max(done, key=lambda p: int(p.name.split("-")[-1]))) if done else None
@@ -70,15 +69,9 @@ def train(cfg: TrainConfig, resume: bool | str = False, callbacks: list | None =
     import torch
     from trl import GRPOTrainer
 
-    from l1lite.curriculum import (
-        Curriculum,
-        CurriculumCallback,
-        load_curriculum_state,
-        prompts_per_step,
-        schedule_dataset,
-    )
     from l1lite.data import load_problems
     from l1lite.rewards import build_reward_funcs
+    from l1lite.schedule import CurriculumCallback, prompts_per_step, schedule_dataset
 
     cuda = torch.cuda.is_available()
     args = grpo_args(cfg, cuda, bf16=cuda and torch.cuda.is_bf16_supported())  # validated before the model loads

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from l1lite.config import LoraConfig, ModelConfig
+from l1lite.models import resolve_model
 
 
 def availability() -> tuple[bool, str]:
@@ -33,7 +34,7 @@ def load(model_cfg: ModelConfig, lora: LoraConfig) -> tuple[Any, Any]:
 
     fast = vllm_available()
     model, tokenizer = FastLanguageModel.from_pretrained(
-        model_name=model_cfg.name,
+        model_name=resolve_model(model_cfg.name),
         max_seq_length=model_cfg.max_seq_length,
         load_in_4bit=model_cfg.load_in_4bit,
         fast_inference=fast,

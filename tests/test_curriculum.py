@@ -9,17 +9,10 @@ from trl import GRPOConfig, GRPOTrainer
 
 from l1lite.cli import main
 from l1lite.config import ConfigError, CurriculumConfig, DataConfig, PromptConfig
-from l1lite.curriculum import (
-    METRIC,
-    STATE_FILE,
-    Curriculum,
-    CurriculumCallback,
-    load_curriculum_state,
-    prompts_per_step,
-    schedule_dataset,
-)
+from l1lite.curriculum import METRIC, STATE_FILE, Curriculum, load_curriculum_state
 from l1lite.data import load_problems
 from l1lite.prompts import parse_budget, user_message
+from l1lite.schedule import CurriculumCallback, prompts_per_step, schedule_dataset
 
 ADAPTIVE = CurriculumConfig(scheduler="adaptive", lo=100, hi=4000, natural=1000, widen=0.5, threshold=0.2, window=2)
 

@@ -20,21 +20,16 @@ import pytest
 from l1lite.cli import main
 from l1lite.config import ConfigError, EvalConfig, from_dict
 from l1lite.evaluate import (
-    RESULTS,
-    SUMMARY,
     _prepare_out,
     add_arguments,
     check_config,
     config_from_args,
-    plan,
-    read_results,
-    row_key,
     run_info,
     sample_seed,
-    select,
     summarize,
 )
-from l1lite.report import PLOTS, compare, load_run, write_report
+from l1lite.report import PLOTS, compare, write_report
+from l1lite.results import RESULTS, SUMMARY, load_run, plan, read_results, row_key, select
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 

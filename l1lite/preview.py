@@ -1,0 +1,68 @@
+"""``l1lite curriculum preview``: the targets a training config would schedule, per step range (and a plot).
+
+Reads a config through :mod:`l1lite.config`, resolves TRL's batch arithmetic through :mod:`l1lite.train`
+and draws from :mod:`l1lite.curriculum`; loads no model or data.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from l1lite.config import TrainConfig, load_config
+from l1lite.curriculum import Curriculum
+from l1lite.files import OutputExistsError, atomic_path
+from l1lite.schedule import prompts_per_step
+from l1lite.train import grpo_args
+
+
+def add_arguments(parser) -> None:
+    """CLI: ``l1lite curriculum preview --config FILE [--set k=v ...] [--steps N] [--png OUT.png]``."""
+    sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+    p = sub.add_parser("preview", help="print (and plot) the target distribution per step range")
+    p.add_argument("--config", required=True, help="training config: a YAML path or a shipped preset name")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key")
+    p.add_argument("--steps", type=int, help="steps to preview (default: trainer.max_steps, else 100)")
+    p.add_argument("--buckets", type=int, default=10, help="rows in the table")
+    p.add_argument("--png", help="also plot targets per step to this PNG")
+    p.add_argument("--force", action="store_true", help="overwrite an existing PNG")
+
+
+def _plot(drawn: list[tuple[int, int, str]], out: str, force: bool) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    for mode, color in (("exact", "tab:blue"), ("max", "tab:orange")):
+        points = [(s, t) for s, t, m in drawn if m == mode]
+        if points:
+            ax.scatter(*zip(*points, strict=True), s=6, alpha=0.5, color=color, label=mode)
+    ax.set_xlabel("optimizer step")
+    ax.set_ylabel("target tokens")
+    ax.set_title("curriculum targets")
+    ax.legend()
+    with atomic_path(out, force) as tmp:
+        fig.savefig(tmp, format="png", dpi=120, bbox_inches="tight")
+    plt.close(fig)
+
+
+def run(args) -> int:
+    """CLI entry point."""
+    cfg = load_config(TrainConfig, args.config, args.set)
+    curriculum = Curriculum(cfg.curriculum, prompts_per_step(grpo_args(cfg, cuda=False)))
+    steps = args.steps or (cfg.trainer.get("max_steps") or 0)
+    steps = steps if steps > 0 else 100
+    print(f"scheduler {cfg.curriculum.scheduler}, {curriculum.prompts_per_step} prompts/step, {steps} steps")
+    print(f"{'steps':>13}  {'min':>6}  {'median':>7}  {'max':>6}  {'max-mode':>8}")
+    for row in curriculum.preview(steps, args.buckets):
+        span = "{}-{}".format(*row["steps"])
+        print(f"{span:>13}  {row['min']:>6}  {row['median']:>7.0f}  {row['max']:>6}  {row['max_share']:>8.0%}")
+    if args.png:
+        try:
+            _plot(curriculum.samples(steps), args.png, args.force)
+        except OutputExistsError as e:
+            print(f"l1lite curriculum: error: {e}", file=sys.stderr)
+            return 1
+        print(f"plot written to {args.png}")
+    return 0

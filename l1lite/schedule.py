@@ -1,0 +1,90 @@
+"""Training-side plumbing of the curriculum: the scheduled prompt dataset, the trainer callback, prompts per step.
+
+Owns how a pure :class:`l1lite.curriculum.Curriculum` meets TRL: ``schedule_dataset`` builds the lazily
+transformed rows GRPOTrainer walks in order, ``CurriculumCallback`` feeds logs back and saves the state in
+each checkpoint, ``prompts_per_step`` reads a resolved GRPOConfig. Must not import the training runner
+(``l1lite.train``) or any CLI.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import datasets
+import numpy as np
+from transformers import TrainerCallback
+
+from l1lite.config import ConfigError, PromptConfig
+from l1lite.curriculum import STATE_FILE, Curriculum
+from l1lite.files import atomic_path
+from l1lite.prompts import messages
+
+
+def schedule_dataset(
+    problems: datasets.Dataset,
+    curriculum: Curriculum,
+    prompt_cfg: PromptConfig,
+    num_slots: int,
+    seed: int,
+) -> datasets.Dataset:
+    """``num_slots`` training rows built lazily at fetch time from ``problems`` and ``curriculum``.
+
+    Each row: ``prompt`` (conversational budget prompt), ``answer``, ``target_tokens``, ``budget_mode``,
+    ``id``, ``slot``. Slots map to problems through a seeded permutation per epoch over the problems.
+    """
+    if num_slots < 1 or len(problems) == 0:
+        raise ConfigError(f"schedule_dataset needs num_slots >= 1 and problems, got {num_slots} and {len(problems)}")
+    questions, answers, ids = (list(problems[c]) for c in ("question", "answer", "id"))
+    n = len(questions)
+
+    @lru_cache(maxsize=4)
+    def permutation(epoch: int) -> np.ndarray:
+        return np.random.default_rng([seed, epoch]).permutation(n)
+
+    def transform(batch: dict[str, list]) -> dict[str, list]:
+        out: dict[str, list] = {k: [] for k in ("prompt", "answer", "target_tokens", "budget_mode", "id", "slot")}
+        for slot in batch["slot"]:
+            target, mode = curriculum.target(slot)
+            epoch, pos = divmod(slot, n)
+            i = int(permutation(epoch)[pos])
+            out["prompt"].append(messages(questions[i], target, mode, prompt_cfg))
+            out["answer"].append(answers[i])
+            out["target_tokens"].append(target)
+            out["budget_mode"].append(mode)
+            out["id"].append(ids[i])
+            out["slot"].append(slot)
+        return out
+
+    return datasets.Dataset.from_dict({"slot": list(range(num_slots))}).with_transform(transform)
+
+
+class CurriculumCallback(TrainerCallback):
+    """Feeds trainer logs to the curriculum and saves its state in each checkpoint."""
+
+    def __init__(self, curriculum: Curriculum):
+        self.curriculum = curriculum
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if logs:
+            self.curriculum.observe(state.global_step, logs)
+
+    def on_save(self, args, state, control, **kwargs):
+        if state.is_world_process_zero:
+            folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+            with atomic_path(folder / STATE_FILE, force=True) as tmp:
+                tmp.write_text(json.dumps(self.curriculum.state_dict(), indent=2))
+
+
+def prompts_per_step(args: Any) -> int:
+    """Distinct prompts per optimizer step for a resolved GRPOConfig, under TRL's RepeatSampler."""
+    per_round = args.generation_batch_size // args.num_generations
+    rounds_per_step = args.gradient_accumulation_steps / (args.steps_per_generation * args.num_iterations)
+    if (per_round * rounds_per_step) % 1 or per_round * rounds_per_step < 1:
+        raise ConfigError(
+            f"trainer: {per_round} prompts per generation round over {args.steps_per_generation} x "
+            f"{args.num_iterations} micro-steps do not make a whole number of prompts per optimizer step"
+        )
+    return int(per_round * rounds_per_step)
