@@ -63,8 +63,6 @@ def export(
     bad = [q for q in quant if q not in QUANT_TYPES]
     if bad or not quant:
         raise ConfigError(f"unknown GGUF type '{bad[0] if bad else ''}' (choose from {', '.join(QUANT_TYPES)})")
-    if merge_into not in ("base16", "dequantized"):
-        raise ConfigError(f"--merge-into must be 'base16' or 'dequantized', got '{merge_into}'")
     if llama_cpp is None and (base_dir := resolve_dir(base)) is not None and (base_dir / "config.json").is_file():
         load_hf_config(base_dir)  # unsupported architecture: fail before any work
     out = Path(out)
@@ -74,9 +72,8 @@ def export(
     existing = [str(p) for p in finals if p.exists()]
     if existing and not force:
         raise ConfigError(f"{existing[0]} exists (use --force to overwrite)")
-    if adapter is not None:
-        check_adapter(base, adapter)
 
+    # merge_adapter checks the merge target and the adapter against the base before it loads anything
     merged = merge_adapter(base, adapter, out / "merged", merge_into=merge_into, force=force)
     f16 = paths.get("f16", out / f".{name}-f16.intermediate.gguf")
     if llama_cpp is not None:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from l1lite.config import ConfigError
-from l1lite.export import VerificationError, export
+from l1lite.export import QUANT_TYPES, VerificationError, export
+from l1lite.export.merge import MERGE_TARGETS
 
 
 def add_arguments(parser) -> None:
@@ -11,9 +12,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--base", required=True, help="base model: hub id or local folder")
     parser.add_argument("--adapter", default=None, help="LoRA adapter folder (omit to export the base as is)")
     parser.add_argument("--out", required=True, help="output folder")
-    parser.add_argument("--quant", default="f16", help="comma-separated GGUF types: f16, q8_0, q4_k_m")
+    parser.add_argument("--quant", default="f16", help=f"comma-separated GGUF types: {', '.join(QUANT_TYPES)}")
     parser.add_argument("--name", default=None, help="file name stem (default: adapter or base folder name)")
-    parser.add_argument("--merge-into", default="base16", choices=["base16", "dequantized"])
+    parser.add_argument("--merge-into", default="base16", choices=MERGE_TARGETS)
     parser.add_argument("--llama-cpp", default=None, metavar="DIR", help="use this llama.cpp checkout's converter")
     parser.add_argument("--no-verify", action="store_true", help="skip comparing the GGUFs with the merged model")
     parser.add_argument("--force", action="store_true", help="overwrite existing outputs")

@@ -14,6 +14,8 @@ from l1lite.config import ConfigError
 from l1lite.export.gguf import safetensors_index
 from l1lite.files import atomic_path
 
+MERGE_TARGETS = ("base16", "dequantized")
+
 
 def _name_key(ref: str | Path) -> str:
     """Loose identity of a model reference: hub id, local folder or hub-cache snapshot -> normalized name."""
@@ -102,13 +104,13 @@ def merge_adapter(
     ``"dequantized"`` merges into the dequantized nf4 weights the adapter was trained against.
     ``adapter=None`` saves the base as is.
     """
+    if merge_into not in MERGE_TARGETS:
+        raise ConfigError(f"merge_into must be one of {', '.join(MERGE_TARGETS)}, got '{merge_into}'")
+    if adapter is not None:
+        check_adapter(base, adapter)
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
-    if merge_into not in ("base16", "dequantized"):
-        raise ConfigError(f"merge_into must be 'base16' or 'dequantized', got '{merge_into}'")
-    if adapter is not None:
-        check_adapter(base, adapter)
     config = AutoConfig.from_pretrained(base)
     if getattr(config, "quantization_config", None) is not None:
         raise ConfigError(
