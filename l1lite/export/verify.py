@@ -7,28 +7,26 @@ nothing from the rest of ``l1lite.export``.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+
+from l1lite import prompts
+from l1lite.config import PromptConfig
 
 VERIFY_QUESTIONS = (
     "What is 17 * 23?",
     "Solve $x^2 - 5x + 6 = 0$ for $x$.",
     "A train travels 120 km in 1.5 hours. What is its average speed?",
 )
+VERIFY_BUDGET = 512
 
 
-def _verify_prompts(tokenizer) -> list[list[int]]:
-    from l1lite.config import PromptConfig
-
-    prompt = PromptConfig()
-    ids = []
-    for question in VERIFY_QUESTIONS:
-        content = f"{question} {prompt.instruction} {prompt.exact_template.format(n=512)}"
-        text = tokenizer.apply_chat_template(
-            [{"role": "user", "content": content}], tokenize=False, add_generation_prompt=True
-        )
-        ids.append(tokenizer(text, add_special_tokens=False)["input_ids"])
-    return ids
+def _verify_prompts(tokenizer: Any) -> list[list[int]]:
+    """Token ids of each verification question as a budget prompt (512 tokens, exact), as in training."""
+    cfg = PromptConfig()
+    texts = [prompts.render(tokenizer, q, VERIFY_BUDGET, "exact", cfg) for q in VERIFY_QUESTIONS]
+    return tokenizer(texts, add_special_tokens=False)["input_ids"]
 
 
 def _hf_greedy(model, ids: list[int], n: int, n_real: int) -> list[int]:
@@ -76,12 +74,12 @@ def verify_gguf(
     tokenizer = AutoTokenizer.from_pretrained(hf_dir)
     model = hf_model or AutoModelForCausalLM.from_pretrained(hf_dir, dtype=torch.float32).eval()
     n_real = len(tokenizer)
-    prompts = _verify_prompts(tokenizer)
-    n_ctx = max(len(p) for p in prompts) + n_greedy + 16
+    prompt_ids = _verify_prompts(tokenizer)
+    n_ctx = max(len(p) for p in prompt_ids) + n_greedy + 16
     llm = llama_cpp.Llama(str(gguf_path), n_ctx=n_ctx, logits_all=True, verbose=False, seed=0)
     try:
         max_diff, max_logit, agree, total, greedy_same = 0.0, 0.0, 0, 0, []
-        for ids in prompts:
+        for ids in prompt_ids:
             with torch.no_grad():
                 ref = model(torch.tensor([ids])).logits[0, :, :n_real].float().numpy()
             llm.reset()
@@ -97,7 +95,7 @@ def verify_gguf(
     top1 = agree / total
     result = {
         "gguf": str(gguf_path),
-        "prompts": len(prompts),
+        "prompts": len(prompt_ids),
         "max_abs_logit_diff": max_diff,
         "max_abs_logit": max_logit,
         "top1_agreement": top1,
