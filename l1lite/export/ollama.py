@@ -1,6 +1,6 @@
 """The Ollama Modelfile: R1 chat template in Go-template syntax, stop tokens and sampling defaults.
 
-Imports nothing from the rest of ``l1lite.export``.
+The R1 tokens come from ``l1lite.r1``; imports nothing from the rest of ``l1lite.export``.
 """
 
 from __future__ import annotations
@@ -8,24 +8,30 @@ from __future__ import annotations
 from pathlib import Path
 
 from l1lite.files import atomic_path
+from l1lite.r1 import ASSISTANT, EOS, THINK_CLOSE, THINK_OPEN, USER
 
-# R1 chat template in Ollama's Go-template syntax. Thinking on (default): the turn opens "<think>\n" exactly as
-# in training; `think: false` closes an empty thought. Earlier assistant turns keep only their answer.
-_OLLAMA_TEMPLATE = """{{- if .System }}{{ .System }}{{ end }}
-{{- range $i, $m := .Messages }}
-{{- $last := eq (len (slice $.Messages $i)) 1 }}
-{{- if eq $m.Role "user" }}<｜User｜>{{ $m.Content }}
-{{- else if eq $m.Role "assistant" }}<｜Assistant｜>{{ $m.Content }}{{ if not $last }}<｜end▁of▁sentence｜>{{ end }}
-{{- end }}
-{{- if and $last (ne $m.Role "assistant") }}<｜Assistant｜>
-{{- if and $.IsThinkSet (not $.Think) }}<think>
-
-</think>
-
-{{ else }}<think>
-{{ end }}
-{{- end }}
-{{- end }}"""
+# R1 chat template in Ollama's Go-template syntax, one template line per item. Thinking on (default): the turn
+# opens "<think>\n" exactly as in training; `think: false` closes an empty thought. Earlier assistant turns keep
+# only their answer.
+_OLLAMA_TEMPLATE = "\n".join(
+    [
+        "{{- if .System }}{{ .System }}{{ end }}",
+        "{{- range $i, $m := .Messages }}",
+        "{{- $last := eq (len (slice $.Messages $i)) 1 }}",
+        '{{- if eq $m.Role "user" }}' + USER + "{{ $m.Content }}",
+        '{{- else if eq $m.Role "assistant" }}' + ASSISTANT + "{{ $m.Content }}{{ if not $last }}" + EOS + "{{ end }}",
+        "{{- end }}",
+        '{{- if and $last (ne $m.Role "assistant") }}' + ASSISTANT,
+        "{{- if and $.IsThinkSet (not $.Think) }}" + THINK_OPEN,
+        "",
+        THINK_CLOSE,
+        "",
+        "{{ else }}" + THINK_OPEN,
+        "{{ end }}",
+        "{{- end }}",
+        "{{- end }}",
+    ]
+)
 
 
 def write_modelfile(gguf_path: str | Path, out_dir: str | Path, num_ctx: int = 8192, force: bool = False) -> Path:
@@ -39,8 +45,8 @@ def write_modelfile(gguf_path: str | Path, out_dir: str | Path, num_ctx: int = 8
 # ("Think for maximum N tokens." asks for at most N tokens with an L1-Max model.)
 FROM {source}
 TEMPLATE \"\"\"{_OLLAMA_TEMPLATE}\"\"\"
-PARAMETER stop "<｜end▁of▁sentence｜>"
-PARAMETER stop "<｜User｜>"
+PARAMETER stop "{EOS}"
+PARAMETER stop "{USER}"
 PARAMETER temperature 0.6
 PARAMETER top_p 0.95
 PARAMETER num_ctx {num_ctx}
