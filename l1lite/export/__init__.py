@@ -1,9 +1,13 @@
 """Merge a LoRA adapter into its base model and export GGUF (f16 / q8_0 / q4_k_m) plus an Ollama Modelfile.
 
-``export`` is the whole pipeline: check, merge (``merge``), f16 GGUF (``gguf``), quantize (``quantize``),
-Ollama Modelfile (``ollama``) and verify (``verify``); each job lives in its own module and none of them
-imports this package or each other, except ``merge`` reading safetensors headers through ``gguf``.
-``cli`` is ``l1lite export``. Every output is written atomically and never overwritten without ``force``.
+This package owns :func:`export`, the whole pipeline, and re-exports each job's public names. The jobs:
+``merge`` (adapter checks, plain and nf4-dequantized merge), ``gguf`` (safetensors reader, f16 GGUF
+writer, llama.cpp converter fallback), ``quantize``, ``ollama`` (Modelfile) and ``verify`` (logits and
+greedy continuations against the merged model); ``cli`` is ``l1lite export``. Every output is written
+atomically and never overwritten without ``force``.
+
+No job module imports this package or ``cli``; this file must not import ``cli`` (which imports it), and
+imports ``l1lite.train`` only inside the function that names a run's GGUFs.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 from l1lite.config import ConfigError
 from l1lite.export.gguf import export_gguf, llama_cpp_convert, load_hf_config
@@ -53,11 +58,36 @@ def export(
     force: bool = False,
     verify: bool = True,
     llama_cpp: str | Path | None = None,
-) -> dict:
+) -> dict[str, Any]:
     """Merge, convert to GGUF (one file per type in ``quant``), write the Modelfile and verify.
 
-    Returns ``{"merged", "gguf": {type: path}, "modelfile", "verify"}``; raises
+    Everything is checked before any work: the GGUF types, the architecture, existing outputs, then (in
+    :func:`merge_adapter`, the first step) the merge target and the adapter against the base. Raises
     :class:`VerificationError` (after writing ``verify.json``) if the f16 GGUF fails verification.
+
+    Args:
+        base (`str` or `Path`):
+            The 16-bit base model: hub id or local folder.
+        adapter (`str`, `Path` or `None`):
+            PEFT LoRA adapter folder trained on ``base``; `None` exports the base as is.
+        out (`str` or `Path`):
+            Output folder: ``merged/``, ``NAME-TYPE.gguf`` per type, ``Modelfile`` and ``verify.json``.
+        quant (`tuple[str, ...]` or `list[str]`, *optional*, defaults to `("f16",)`):
+            GGUF types to write, from :data:`QUANT_TYPES`; without ``"f16"`` the f16 file is only an intermediate.
+        name (`str` or `None`, *optional*, defaults to `None`):
+            File name stem; when `None`, the adapter's (or base's) folder name, or the run's name for
+            ``RUN/adapter`` from ``l1lite train``.
+        merge_into (`str`, *optional*, defaults to `"base16"`):
+            ``"base16"`` or ``"dequantized"`` (see :func:`merge_adapter`).
+        force (`bool`, *optional*, defaults to `False`):
+            Overwrite existing outputs.
+        verify (`bool`, *optional*, defaults to `True`):
+            Compare every GGUF with the merged model (:func:`verify_gguf`) and write ``verify.json``.
+        llama_cpp (`str`, `Path` or `None`, *optional*, defaults to `None`):
+            A llama.cpp checkout whose ``convert_hf_to_gguf.py`` writes the f16 GGUF instead of l1lite's writer.
+
+    Returns:
+        `dict[str, Any]`: ``{"merged": Path, "gguf": {type: Path}, "modelfile": Path, "verify": {type: dict} or None}``.
     """
     quant = tuple(dict.fromkeys(quant))
     bad = [q for q in quant if q not in QUANT_TYPES]

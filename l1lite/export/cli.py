@@ -1,13 +1,18 @@
-"""``l1lite export``: command-line flags and the printed summary; the work is :func:`l1lite.export.export`."""
+"""``l1lite export``: command-line flags and the printed summary; the work is :func:`l1lite.export.export`.
+
+Nothing in ``l1lite.export`` may import this module (it imports the package).
+"""
 
 from __future__ import annotations
+
+import argparse
 
 from l1lite.config import ConfigError
 from l1lite.export import QUANT_TYPES, VerificationError, export
 from l1lite.export.merge import MERGE_TARGETS
 
 
-def add_arguments(parser) -> None:
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     """CLI: ``l1lite export --base ID_OR_DIR --adapter DIR --out DIR [--quant f16,q8_0,q4_k_m] ...``."""
     parser.add_argument("--base", required=True, help="base model: hub id or local folder")
     parser.add_argument("--adapter", default=None, help="LoRA adapter folder (omit to export the base as is)")
@@ -20,7 +25,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--force", action="store_true", help="overwrite existing outputs")
 
 
-def run(args) -> int:
+def run(args: argparse.Namespace) -> int:
     """CLI entry point."""
     from l1lite.files import OutputExistsError
 

@@ -1,9 +1,11 @@
 """f16 GGUF writing: the safetensors reader, the gguf-py writer and llama.cpp's converter as a fallback.
 
 The f16 GGUF is written by gguf-py tensor by tensor straight from the safetensors files (peak memory
-stays near the largest tensor, not the model). Architectures l1lite does not cover go through a
-llama.cpp checkout's ``convert_hf_to_gguf.py``. Outputs are written atomically, never overwritten
-without ``force``. Imports nothing from the rest of ``l1lite.export``; torch and gguf only when called.
+stays near the largest tensor, not the model); 2-D weights are F16, 1-D tensors F32. Architectures
+l1lite does not cover go through a llama.cpp checkout's ``convert_hf_to_gguf.py``. The safetensors
+reader is also what ``merge`` checks adapter shapes with.
+
+Must not import the rest of ``l1lite.export``; torch and gguf are imported only when called.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import json
 import re
 import struct
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -42,7 +45,7 @@ def safetensors_index(model_dir: Path) -> dict[str, tuple[Path, int, dict]]:
     return index
 
 
-def _read_tensor(path: Path, start: int, info: dict):
+def _read_tensor(path: Path, start: int, info: dict) -> Any:
     """Read one tensor (as a torch tensor) from a safetensors file without mapping the whole file."""
     import torch
 
@@ -62,6 +65,7 @@ def _read_tensor(path: Path, start: int, info: dict):
 
 
 def load_hf_config(model_dir: Path) -> dict:
+    """``config.json`` of a Hugging Face folder; a one-line :class:`ConfigError` if the writer does not cover it."""
     path = model_dir / "config.json"
     if not path.is_file():
         raise ConfigError(f"{model_dir}: no config.json (not a Hugging Face model folder)")
@@ -106,7 +110,8 @@ def _vocab(model_dir: Path, n_vocab: int) -> tuple[list[str], list[int]]:
     return tokens, types
 
 
-def _add_hparams(writer, config: dict) -> None:
+def _add_hparams(writer: Any, config: dict) -> None:
+    """The Qwen2 hyperparameters (and rope scaling) of ``config`` as GGUF metadata."""
     import gguf
 
     rope = config.get("rope_parameters") or {}
@@ -135,6 +140,19 @@ def export_gguf(model_dir: str | Path, out_path: str | Path, force: bool = False
     """Write an f16 GGUF of a Qwen2 Hugging Face folder (safetensors + tokenizer.json), streaming tensors.
 
     2-D weights are stored as F16, 1-D tensors (norms, biases) as F32, like llama.cpp's converter.
+
+    Args:
+        model_dir (`str` or `Path`):
+            Hugging Face model folder: ``config.json``, ``*.safetensors`` and a byte-level BPE ``tokenizer.json``.
+        out_path (`str` or `Path`):
+            The GGUF file to write (atomically).
+        force (`bool`, *optional*, defaults to `False`):
+            Overwrite an existing ``out_path``.
+        name (`str` or `None`, *optional*, defaults to `None`):
+            ``general.name`` in the GGUF; the folder's name when `None`.
+
+    Returns:
+        `Path`: ``out_path``.
     """
     import gguf
     import torch
@@ -188,7 +206,21 @@ def export_gguf(model_dir: str | Path, out_path: str | Path, force: bool = False
 
 
 def llama_cpp_convert(llama_cpp_dir: str | Path, model_dir: Path, out_path: Path, force: bool) -> Path:
-    """Convert with a llama.cpp checkout's own ``convert_hf_to_gguf.py`` (architectures l1lite does not cover)."""
+    """Convert with a llama.cpp checkout's own ``convert_hf_to_gguf.py`` (architectures l1lite does not cover).
+
+    Args:
+        llama_cpp_dir (`str` or `Path`):
+            A llama.cpp checkout holding ``convert_hf_to_gguf.py``.
+        model_dir (`Path`):
+            Hugging Face model folder to convert.
+        out_path (`Path`):
+            The f16 GGUF file to write (atomically).
+        force (`bool`):
+            Overwrite an existing ``out_path``.
+
+    Returns:
+        `Path`: ``out_path``.
+    """
     import subprocess
     import sys
 

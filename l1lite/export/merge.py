@@ -1,7 +1,11 @@
-"""Merging a LoRA adapter into its base: the adapter checks and the plain and nf4-dequantized merges.
+"""Merging a LoRA adapter into its base: the checks before a merge and the plain and nf4-dequantized merges.
 
-Imports only the safetensors reader from ``l1lite.export.gguf``; torch, transformers, peft and
-bitsandbytes only when called.
+:func:`merge_adapter` runs every check a merge needs (merge target, adapter against base, 16-bit base)
+before it loads a weight, so a caller need not check first. The nf4 quantization comes from
+``l1lite.backends.nf4_config``, the one the ``bnb`` training backend uses.
+
+Must not import the rest of ``l1lite.export`` except the safetensors reader in ``gguf``, nor
+``l1lite.train``; torch, transformers, peft and bitsandbytes are imported only when called.
 """
 
 from __future__ import annotations
@@ -9,6 +13,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 from l1lite.config import ConfigError
 from l1lite.export.gguf import safetensors_index
@@ -67,7 +72,7 @@ def check_adapter(base: str | Path, adapter: str | Path) -> None:
             )
 
 
-def _load_dequantized(base: str | Path):
+def _load_dequantized(base: str | Path) -> Any:
     """Load ``base`` in float32 with each Linear weight replaced by its nf4 round trip (as the adapter saw it).
 
     The 4-bit copy is loaded through bitsandbytes (``BitsAndBytesConfig``, nf4, double quantization, as in
@@ -100,9 +105,24 @@ def merge_adapter(
 ) -> Path:
     """Merge a LoRA ``adapter`` into ``base`` and save safetensors + tokenizer to ``out_dir``.
 
-    ``merge_into="base16"`` merges into the 16-bit base (in float32, saved in the base's dtype);
-    ``"dequantized"`` merges into the dequantized nf4 weights the adapter was trained against.
-    ``adapter=None`` saves the base as is.
+    The merge target, :func:`check_adapter` and the base's precision are checked before anything is loaded.
+    The tokenizer is the adapter's when it has one, otherwise the base's.
+
+    Args:
+        base (`str` or `Path`):
+            The 16-bit base model: hub id or local folder (an already quantized checkpoint is refused).
+        adapter (`str`, `Path` or `None`):
+            PEFT LoRA adapter folder trained on ``base``; `None` saves the base as is.
+        out_dir (`str` or `Path`):
+            Folder to save the merged model to (atomically).
+        merge_into (`str`, *optional*, defaults to `"base16"`):
+            ``"base16"`` merges into the 16-bit base (in float32, saved in the base's dtype);
+            ``"dequantized"`` merges into the dequantized nf4 weights the adapter was trained against.
+        force (`bool`, *optional*, defaults to `False`):
+            Overwrite an existing ``out_dir``.
+
+    Returns:
+        `Path`: ``out_dir``.
     """
     if merge_into not in MERGE_TARGETS:
         raise ConfigError(f"merge_into must be one of {', '.join(MERGE_TARGETS)}, got '{merge_into}'")

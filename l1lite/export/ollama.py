@@ -1,6 +1,6 @@
 """The Ollama Modelfile: R1 chat template in Go-template syntax, stop tokens and sampling defaults.
 
-The R1 tokens come from ``l1lite.r1``; imports nothing from the rest of ``l1lite.export``.
+The R1 tokens come from ``l1lite.r1``. Must not import the rest of ``l1lite.export``.
 """
 
 from __future__ import annotations
@@ -35,7 +35,21 @@ _OLLAMA_TEMPLATE = "\n".join(
 
 
 def write_modelfile(gguf_path: str | Path, out_dir: str | Path, num_ctx: int = 8192, force: bool = False) -> Path:
-    """Write ``out_dir/Modelfile`` for ``ollama create NAME -f Modelfile`` (R1 template, stops, sampling)."""
+    """Write ``out_dir/Modelfile`` for ``ollama create NAME -f Modelfile`` (R1 template, stops, sampling).
+
+    Args:
+        gguf_path (`str` or `Path`):
+            The GGUF the model is created from; named as ``./FILE`` when it lies in ``out_dir``.
+        out_dir (`str` or `Path`):
+            Folder the ``Modelfile`` is written to (atomically).
+        num_ctx (`int`, *optional*, defaults to `8192`):
+            Ollama's context length (``PARAMETER num_ctx``).
+        force (`bool`, *optional*, defaults to `False`):
+            Overwrite an existing ``Modelfile``.
+
+    Returns:
+        `Path`: the ``Modelfile``.
+    """
     gguf_path, out_dir = Path(gguf_path), Path(out_dir)
     source = f"./{gguf_path.name}" if gguf_path.parent.resolve() == out_dir.resolve() else str(gguf_path.resolve())
     text = f"""# Ollama Modelfile written by `l1lite export`.  Create the model with:

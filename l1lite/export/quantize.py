@@ -1,6 +1,6 @@
-"""Quantizing an f16 GGUF with llama.cpp's own quantizer (llama-cpp-python, imported only when called).
+"""Quantizing an f16 GGUF with llama.cpp's own quantizer, and the GGUF types l1lite writes.
 
-Imports nothing from the rest of ``l1lite.export``.
+Must not import the rest of ``l1lite.export``; llama-cpp-python is imported only when called.
 """
 
 from __future__ import annotations
@@ -15,7 +15,21 @@ QUANT_TYPES = ("f16", "q8_0", "q4_k_m")
 
 
 def quantize_gguf(f16_path: str | Path, out_path: str | Path, qtype: str, force: bool = False) -> Path:
-    """Quantize an f16 GGUF to ``q8_0`` or ``q4_k_m`` with llama.cpp's quantizer (llama-cpp-python)."""
+    """Quantize an f16 GGUF to ``q8_0`` or ``q4_k_m`` with llama.cpp's quantizer (llama-cpp-python).
+
+    Args:
+        f16_path (`str` or `Path`):
+            The f16 GGUF to quantize.
+        out_path (`str` or `Path`):
+            The quantized GGUF to write (atomically).
+        qtype (`str`):
+            ``"q8_0"`` or ``"q4_k_m"``.
+        force (`bool`, *optional*, defaults to `False`):
+            Overwrite an existing ``out_path``.
+
+    Returns:
+        `Path`: ``out_path``.
+    """
     import llama_cpp
 
     ftypes = {"q8_0": llama_cpp.LLAMA_FTYPE_MOSTLY_Q8_0, "q4_k_m": llama_cpp.LLAMA_FTYPE_MOSTLY_Q4_K_M}

@@ -1,7 +1,8 @@
 """Verifying a GGUF against the Hugging Face model it came from: logits, top-1 agreement, greedy continuations.
 
-Runs the model in transformers and the GGUF in llama.cpp (both imported only when called). Imports
-nothing from the rest of ``l1lite.export``.
+The model runs in transformers and the GGUF in llama.cpp, on budget prompts rendered by ``l1lite.prompts``
+(the format training uses). Must not import the rest of ``l1lite.export``; torch, transformers and
+llama-cpp-python are imported only when called.
 """
 
 from __future__ import annotations
@@ -23,13 +24,13 @@ VERIFY_BUDGET = 512
 
 
 def _verify_prompts(tokenizer: Any) -> list[list[int]]:
-    """Token ids of each verification question as a budget prompt (512 tokens, exact), as in training."""
+    """Token ids of each verification question as an exact-budget prompt (``VERIFY_BUDGET`` tokens)."""
     cfg = PromptConfig()
     texts = [prompts.render(tokenizer, q, VERIFY_BUDGET, "exact", cfg) for q in VERIFY_QUESTIONS]
     return tokenizer(texts, add_special_tokens=False)["input_ids"]
 
 
-def _hf_greedy(model, ids: list[int], n: int, n_real: int) -> list[int]:
+def _hf_greedy(model: Any, ids: list[int], n: int, n_real: int) -> list[int]:
     import torch
 
     out, past, step = [], None, torch.tensor([ids])
@@ -42,7 +43,7 @@ def _hf_greedy(model, ids: list[int], n: int, n_real: int) -> list[int]:
     return out
 
 
-def _llama_greedy(llm, ids: list[int], n: int, n_real: int) -> list[int]:
+def _llama_greedy(llm: Any, ids: list[int], n: int, n_real: int) -> list[int]:
     llm.reset()
     llm.eval(ids)
     out = []
@@ -58,14 +59,32 @@ def verify_gguf(
     n_greedy: int = 32,
     rel_tol: float = 0.05,
     min_top1: float = 0.98,
-    hf_model=None,
-) -> dict:
+    hf_model: Any = None,
+) -> dict[str, Any]:
     """Compare a GGUF (in llama.cpp) with the Hugging Face model it came from on chat-formatted prompts.
 
     Reports the max abs logit difference over the real vocabulary, top-1 agreement over all prompt
     positions and whether the ``n_greedy``-token greedy continuations are identical. ``ok`` holds when
     the continuations match, top-1 agreement >= ``min_top1`` and the max difference is within
     ``rel_tol`` of the largest |logit|.
+
+    Args:
+        hf_dir (`str` or `Path`):
+            The Hugging Face model folder the GGUF was converted from (its tokenizer renders the prompts).
+        gguf_path (`str` or `Path`):
+            The GGUF to check.
+        n_greedy (`int`, *optional*, defaults to `32`):
+            Length of the greedy continuations compared per prompt.
+        rel_tol (`float`, *optional*, defaults to `0.05`):
+            Largest allowed max abs logit difference, relative to the largest |logit| (at least 1).
+        min_top1 (`float`, *optional*, defaults to `0.98`):
+            Smallest allowed top-1 agreement.
+        hf_model (`transformers.PreTrainedModel` or `None`, *optional*, defaults to `None`):
+            The model already loaded from ``hf_dir`` (in float32, eval mode); loaded here when `None`.
+
+    Returns:
+        `dict[str, Any]`: ``gguf``, ``prompts``, ``max_abs_logit_diff``, ``max_abs_logit``, ``top1_agreement``,
+        ``greedy_identical``, ``greedy_identical_per_prompt`` and ``ok``.
     """
     import llama_cpp
     import torch
