@@ -54,7 +54,7 @@ sys.argv = ["convert_hf_to_gguf.py", sys.argv[2], "--outfile", sys.argv[3], "--o
 runpy.run_path(llama_dir + "/convert_hf_to_gguf.py", run_name="__main__")
 """
 
-_L1LITE_DRIVER = "import sys\nfrom l1lite.export import export_gguf\nexport_gguf(sys.argv[1], sys.argv[2])"
+_L1LITE_DRIVER = "import sys\nfrom l1lite.export.gguf import export_gguf\nexport_gguf(sys.argv[1], sys.argv[2])"
 
 
 def build_model(out: Path, shape: dict) -> Path:

@@ -28,7 +28,7 @@ QUESTION = "What is the sum of the first 20 positive integers?"
 
 
 def _tiny_gguf(folder: Path, args) -> Path:
-    from l1lite.export import export_gguf
+    from l1lite.export.gguf import export_gguf
 
     hf = build_tiny_model(
         folder / "hf",

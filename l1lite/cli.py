@@ -14,7 +14,7 @@ COMMANDS = {
     "demo": ("l1lite.demo", "run the whole pipeline on the tiny model (CPU, offline)"),
     "train": ("l1lite.train", "GRPO training with LCPO rewards and a target-length curriculum"),
     "curriculum": ("l1lite.preview", "preview a target-length schedule"),
-    "export": ("l1lite.export", "merge a LoRA adapter and export GGUF + Ollama Modelfile"),
+    "export": ("l1lite.export.cli", "merge a LoRA adapter and export GGUF + Ollama Modelfile"),
     "generate": ("l1lite.inference", "generate with a thinking budget"),
     "chat": ("l1lite.chat", "interactive chat with a thinking budget"),
     "eval": ("l1lite.evaluate", "accuracy and length against budget"),

@@ -16,6 +16,6 @@ def tiny_model_dir(tmp_path_factory):
 @pytest.fixture(scope="session")
 def tiny_gguf(tiny_model_dir, tmp_path_factory):
     """The tiny model exported to an f16 GGUF for llama.cpp."""
-    from l1lite.export import export_gguf
+    from l1lite.export.gguf import export_gguf
 
     return export_gguf(tiny_model_dir, tmp_path_factory.mktemp("gguf") / "tiny.gguf")
