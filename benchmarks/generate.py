@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from l1lite.inference import LlamaCppBackend, generate, load_backend
+from l1lite.inference import Budget, LlamaCppBackend, Sampling, generate, load_backend
 from l1lite.r1 import THINK_CLOSE
 from l1lite.tiny import build_tiny_model
 
@@ -97,16 +97,8 @@ def main() -> None:
         def variant(enforce: str):
             def one(seed: int) -> int:
                 counts.clear()
-                res = generate(
-                    backend,
-                    QUESTION,
-                    args.budget,
-                    enforce=enforce,
-                    max_tokens=args.max_tokens,
-                    seed=seed,
-                    logit_bias=bias,
-                    wait=1000,
-                )
+                budget = Budget(args.budget, enforce=enforce, wait=1000, max_tokens=args.max_tokens)
+                res = generate(backend, QUESTION, budget, Sampling(seed=seed, logit_bias=bias))
                 one.waits.append(res.waits)
                 return sum(counts)
 
