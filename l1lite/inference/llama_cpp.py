@@ -24,6 +24,14 @@ class LlamaCppBackend(Backend):
     """
 
     def __init__(self, path: str, n_ctx: int = 8192, seed: int = 0, n_threads: int | None = None) -> None:
+        """Load the GGUF at ``path``.
+
+        Args:
+            path: the ``.gguf`` file; it must embed a chat template.
+            n_ctx: context size in tokens (prompt and generated text).
+            seed: seed of llama.cpp and of the backend's own seed stream.
+            n_threads: threads for generation and prompt processing (default: llama-cpp-python's choice).
+        """
         super().__init__(seed)
         from llama_cpp import Llama
 
