@@ -15,8 +15,8 @@ COMMANDS = {
     "train": ("l1lite.train", "GRPO training with LCPO rewards and a target-length curriculum"),
     "curriculum": ("l1lite.preview", "preview a target-length schedule"),
     "export": ("l1lite.export.cli", "merge a LoRA adapter and export GGUF + Ollama Modelfile"),
-    "generate": ("l1lite.inference", "generate with a thinking budget"),
-    "chat": ("l1lite.chat", "interactive chat with a thinking budget"),
+    "generate": ("l1lite.inference.cli", "generate with a thinking budget"),
+    "chat": ("l1lite.inference.chat", "interactive chat with a thinking budget"),
     "eval": ("l1lite.evaluate", "accuracy and length against budget"),
     "bench": ("l1lite.bench", "benchmarks (e.g. `l1lite bench dial`)"),
 }

@@ -16,7 +16,7 @@ BUDGET = 32
 def run_demo(out: str | Path, config: str | Path = DEMO_CONFIG, overrides: list[str] | None = None) -> dict:
     """Tiny model -> GRPO with LoRA + LCPO -> merge + GGUF -> budget-prompted generation in llama.cpp."""
     from l1lite.export import export
-    from l1lite.inference import generate, load_backend
+    from l1lite.inference import Budget, Sampling, generate, load_backend
     from l1lite.prompts import user_message
     from l1lite.tiny import build_tiny_model
     from l1lite.train import train
@@ -43,7 +43,7 @@ def run_demo(out: str | Path, config: str | Path = DEMO_CONFIG, overrides: list[
     t = time.time()
     gguf = exported["gguf"]["f16"]
     backend = load_backend(str(gguf))
-    result = generate(backend, QUESTION, budget=BUDGET, mode="exact", enforce="cap", max_tokens=64, seed=0)
+    result = generate(backend, QUESTION, Budget(BUDGET, "exact", "cap", max_tokens=64), Sampling(seed=0))
     timings["generate"] = time.time() - t
     prompt = user_message(QUESTION, BUDGET, "exact", cfg.prompt)
     record = {"prompt": prompt, "gguf": str(gguf), "result": result.to_dict()}

@@ -157,25 +157,25 @@ def _prepare_out(cfg: EvalConfig, force: bool) -> Path:
 
 
 def _generate(backend, question: str, key: Key, cfg: EvalConfig, seed: int):
-    from l1lite.inference import generate
+    from l1lite.inference import Budget, Sampling, generate
 
     _, strategy, budget, mode, _ = key
-    common = dict(max_tokens=cfg.max_tokens, temperature=cfg.temperature, top_p=cfg.top_p, seed=seed)
+    sampling = Sampling(temperature=cfg.temperature, top_p=cfg.top_p, seed=seed)
     if strategy == "prompt":
-        return generate(backend, question, budget, mode=mode, enforce="none", prompt_cfg=cfg.prompt, **common)
+        prompted = Budget(budget, mode, max_tokens=cfg.max_tokens)
+        return generate(backend, question, prompted, sampling, prompt_cfg=cfg.prompt)
     if strategy == "forcing":
-        return generate(
-            backend,
-            question,
+        forcing = Budget(
             budget,
-            mode=mode,
-            enforce="forcing",
+            mode,
+            "forcing",
             min_tokens=budget if mode == "exact" else 0,
             wait=cfg.wait,
-            prompt_cfg=replace(cfg.prompt, exact_template="", max_template=""),  # no budget sentence
-            **common,
+            max_tokens=cfg.max_tokens,
         )
-    return generate(backend, question, None, mode=mode, enforce="none", prompt_cfg=cfg.prompt, **common)
+        no_sentence = replace(cfg.prompt, exact_template="", max_template="")  # no budget sentence
+        return generate(backend, question, forcing, sampling, prompt_cfg=no_sentence)
+    return generate(backend, question, Budget(None, mode, max_tokens=cfg.max_tokens), sampling, prompt_cfg=cfg.prompt)
 
 
 def _sample(backend, problem: dict[str, str], key: Key, cfg: EvalConfig, grader: str) -> dict[str, Any]:

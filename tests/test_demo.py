@@ -29,9 +29,7 @@ def test_demo_end_to_end(tmp_path):
 
     # the printed text is llama.cpp's: the same GGUF, prompt and seed give it again
     from l1lite.demo import BUDGET, QUESTION
-    from l1lite.inference import generate, load_backend
+    from l1lite.inference import Budget, Sampling, generate, load_backend
 
-    again = generate(
-        load_backend(str(gguf)), QUESTION, budget=BUDGET, mode="exact", enforce="cap", max_tokens=64, seed=0
-    )
+    again = generate(load_backend(str(gguf)), QUESTION, Budget(BUDGET, "exact", "cap", max_tokens=64), Sampling(seed=0))
     assert again.text == record["result"]["text"]

@@ -19,7 +19,7 @@ import pytest
 
 from l1lite import cli
 from l1lite.config import ConfigError
-from l1lite.inference import CAP_MESSAGE_EXAMPLE, GenerationResult, generate, load_backend
+from l1lite.inference import CAP_MESSAGE_EXAMPLE, Budget, GenerationResult, Sampling, generate, load_backend
 from l1lite.r1 import EOS, THINK_CLOSE
 
 pytest.importorskip("llama_cpp")
@@ -100,7 +100,8 @@ def _assert_counts(res: GenerationResult, tok) -> None:
 def _cap_checks(backend, tok, budgets, seeds) -> None:
     for budget in budgets:
         for seed in seeds:
-            res = generate(backend, QUESTION, budget, enforce="cap", max_tokens=budget + 24, seed=seed)
+            capped = Budget(budget, enforce="cap", max_tokens=budget + 24)
+            res = generate(backend, QUESTION, capped, Sampling(seed=seed))
             assert res.thinking_tokens <= budget, (budget, seed, res.thinking_tokens)
             assert THINK_CLOSE in res.text and res.enforce == "cap" and res.budget == budget
             _assert_counts(res, tok)
@@ -114,25 +115,15 @@ def _no_close_bias(tok) -> dict[int, float]:
 def _forcing_checks(backend, tok, seeds, budget=64, min_tokens=40) -> None:
     close_early = {_token_id(tok, THINK_CLOSE): 3.0}  # ~20% per token at T=0.6: the model ends thinking early
     for seed in seeds:
-        plain = generate(backend, QUESTION, budget, enforce="cap", max_tokens=96, seed=seed, logit_bias=close_early)
+        sampling = Sampling(seed=seed, logit_bias=close_early)
+        plain = generate(backend, QUESTION, Budget(budget, enforce="cap", max_tokens=96), sampling)
         assert plain.thinking_tokens < min_tokens  # without forcing, the thinking ends early
-        res = generate(
-            backend,
-            QUESTION,
-            budget,
-            enforce="forcing",
-            min_tokens=min_tokens,
-            wait=60,
-            max_tokens=96,
-            seed=seed,
-            logit_bias=close_early,
-        )
+        forcing = Budget(budget, enforce="forcing", min_tokens=min_tokens, wait=60, max_tokens=96)
+        res = generate(backend, QUESTION, forcing, sampling)
         assert min_tokens <= res.thinking_tokens <= budget, (seed, res.thinking_tokens)
         assert res.waits >= 1 and res.thinking.count("Wait") >= res.waits
         _assert_counts(res, tok)
-        few = generate(
-            backend, QUESTION, budget, enforce="forcing", wait=1, max_tokens=96, seed=seed, logit_bias=close_early
-        )
+        few = generate(backend, QUESTION, Budget(budget, enforce="forcing", wait=1, max_tokens=96), sampling)
         assert few.waits <= 1 and few.thinking_tokens < min_tokens
 
 
@@ -140,11 +131,12 @@ def _streaming_checks(backend, seeds, logit_bias=None) -> None:
     cases = [("none", 0.6), ("cap", 0.6), ("cap", 0.0), ("forcing", 0.6)]
     for enforce, temperature in cases:
         for seed in seeds:
-            kwargs = dict(enforce=enforce, max_tokens=72, seed=seed, temperature=temperature, logit_bias=logit_bias)
+            budget = Budget(40, enforce=enforce, max_tokens=72)
+            sampling = Sampling(temperature=temperature, seed=seed, logit_bias=logit_bias)
             pieces: list[str] = []
-            streamed = generate(backend, QUESTION, 40, on_text=pieces.append, **kwargs)
+            streamed = generate(backend, QUESTION, budget, sampling, on_text=pieces.append)
             assert "".join(pieces) == streamed.text
-            assert generate(backend, QUESTION, 40, **kwargs) == streamed
+            assert generate(backend, QUESTION, budget, sampling) == streamed
 
 
 # ---------------------------------------------------------------- llama.cpp (llama-cpp-python)
@@ -156,16 +148,8 @@ def test_llama_cap_never_exceeds_budget(llama, hf_tokenizer):
 
 def test_llama_cap_closes_at_the_budget_with_a_message(llama, hf_tokenizer):
     for seed in range(4):
-        res = generate(
-            llama,
-            QUESTION,
-            120,
-            enforce="cap",
-            max_tokens=150,
-            seed=seed,
-            cap_message=CAP_MESSAGE_EXAMPLE,
-            logit_bias=_no_close_bias(hf_tokenizer),
-        )
+        budget = Budget(120, enforce="cap", cap_message=CAP_MESSAGE_EXAMPLE, max_tokens=150)
+        res = generate(llama, QUESTION, budget, Sampling(seed=seed, logit_bias=_no_close_bias(hf_tokenizer)))
         assert res.thinking.endswith(CAP_MESSAGE_EXAMPLE)
         assert 118 <= res.thinking_tokens <= 120  # filled up to the cap (a last character may not fit)
         assert res.total_tokens <= 150 + 1
@@ -181,12 +165,12 @@ def test_llama_streaming_matches_non_streaming(llama):
 
 
 def test_llama_budget_none_and_max_mode(llama, hf_tokenizer):
-    res = generate(llama, QUESTION, None, max_tokens=24, seed=0)
+    res = generate(llama, QUESTION, Budget(None, max_tokens=24), Sampling(seed=0))
     assert res.budget is None and res.enforce == "none" and res.total_tokens <= 24
     _assert_counts(res, hf_tokenizer)
     prompt = llama.render([{"role": "user", "content": "x"}])
     assert prompt.endswith("<｜Assistant｜><think>\n")
-    capped = generate(llama, QUESTION, 20, mode="max", enforce="cap", max_tokens=40, seed=0)
+    capped = generate(llama, QUESTION, Budget(20, mode="max", enforce="cap", max_tokens=40), Sampling(seed=0))
     assert capped.mode == "max" and capped.thinking_tokens <= 20
 
 
@@ -217,10 +201,10 @@ def test_server_streaming_matches_non_streaming(remote, hf_tokenizer):
 def test_server_without_tokenizer_falls_back_to_chat(server, caplog):
     backend = load_backend(endpoint=server)
     assert "no --tokenizer" in caplog.text
-    res = generate(backend, QUESTION, 32, max_tokens=16, seed=0)
+    res = generate(backend, QUESTION, Budget(32, max_tokens=16), Sampling(seed=0))
     assert res.text and res.thinking_tokens == -1 and 0 < res.total_tokens <= 16
     with pytest.raises(ConfigError, match="--tokenizer"):
-        generate(backend, QUESTION, 32, enforce="cap", max_tokens=16)
+        generate(backend, QUESTION, Budget(32, enforce="cap", max_tokens=16), Sampling())
 
 
 def test_cli_generate_endpoint_json(server, tiny_gguf, hf_tokenizer, capsys):
@@ -249,19 +233,18 @@ def test_transformers_backend_with_adapter(tiny_model_dir, tmp_path, hf_tokenize
 
     base = load_backend(str(tiny_model_dir))
     tuned = load_backend(str(tiny_model_dir), adapter=str(tmp_path / "adapter"))
-    kwargs = dict(enforce="cap", max_tokens=20, temperature=0.0, seed=0)
+    budget, greedy = Budget(12, enforce="cap", max_tokens=20), Sampling(temperature=0.0, seed=0)
     for backend in (base, tuned):
         pieces: list[str] = []
-        res = generate(backend, QUESTION, 12, on_text=pieces.append, **kwargs)
+        res = generate(backend, QUESTION, budget, greedy, on_text=pieces.append)
         assert res.thinking_tokens <= 12 and THINK_CLOSE in res.text
         assert "".join(pieces) == res.text
-        assert generate(backend, QUESTION, 12, **kwargs) == res
+        assert generate(backend, QUESTION, budget, greedy) == res
         _assert_counts(res, hf_tokenizer)
-    assert generate(base, QUESTION, 12, **kwargs).text != generate(tuned, QUESTION, 12, **kwargs).text
+    assert generate(base, QUESTION, budget, greedy).text != generate(tuned, QUESTION, budget, greedy).text
     close_early = {_token_id(hf_tokenizer, THINK_CLOSE): 4.0}
-    forced = generate(
-        base, QUESTION, 16, enforce="forcing", min_tokens=6, wait=30, max_tokens=20, seed=0, logit_bias=close_early
-    )
+    forcing = Budget(16, enforce="forcing", min_tokens=6, wait=30, max_tokens=20)
+    forced = generate(base, QUESTION, forcing, Sampling(seed=0, logit_bias=close_early))
     assert 6 <= forced.thinking_tokens <= 16 and forced.waits >= 1
 
 
@@ -312,7 +295,7 @@ def test_chat_commands(tiny_gguf, monkeypatch, capsys):
 def test_bad_arguments(llama, kwargs, message):
     args = {"budget": 20, **kwargs}
     with pytest.raises(ConfigError, match=message):
-        generate(llama, QUESTION, max_tokens=30, **args)
+        generate(llama, QUESTION, Budget(max_tokens=30, **args), Sampling())
 
 
 def test_bad_backends(tiny_gguf, tmp_path, capsys):
@@ -327,7 +310,7 @@ def test_bad_backends(tiny_gguf, tmp_path, capsys):
         port = s.getsockname()[1]
     backend = load_backend(endpoint=f"http://127.0.0.1:{port}", tokenizer=str(tiny_gguf))
     with pytest.raises(ConfigError, match="cannot reach"):
-        generate(backend, QUESTION, 8, max_tokens=8)
+        generate(backend, QUESTION, Budget(8, max_tokens=8), Sampling())
     backend.close()
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"text": "no question here"}\n')

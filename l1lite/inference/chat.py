@@ -1,20 +1,26 @@
-"""Interactive chat with a thinking budget: ``l1lite chat`` (change it with /budget, /mode, /enforce)."""
+"""Interactive chat with a thinking budget: ``l1lite chat`` (change it with /budget, /mode, /enforce).
+
+Owns the chat loop and its /commands; the options, the backend and the summary line come from the
+shared CLI helpers in cli.py. Nothing imports this module but the ``l1lite`` dispatcher.
+"""
 
 from __future__ import annotations
 
+import argparse
 import sys
 
 from l1lite import prompts
 from l1lite.config import ConfigError, PromptConfig
-from l1lite.inference import (
-    ENFORCE,
+from l1lite.inference.budget import generate
+from l1lite.inference.cli import (
     add_backend_arguments,
     add_budget_arguments,
     backend_from_args,
-    generate,
-    generation_kwargs,
+    budget_from_args,
+    sampling_from_args,
     summary,
 )
+from l1lite.inference.types import ENFORCE
 
 HELP = (
     "commands: /budget N|none, /mode exact|max, /enforce none|cap|forcing, /reset (forget the conversation), "
@@ -22,27 +28,27 @@ HELP = (
 )
 
 
-def _command(line: str, settings: dict, history: list) -> bool:
-    """Apply one /command to ``settings`` (or ``history``); False for /quit."""
+def _command(line: str, args: argparse.Namespace, history: list) -> bool:
+    """Apply one /command to the session's options ``args`` (or to ``history``); False for /quit."""
     name, _, value = line.partition(" ")
     value = value.strip()
     if name in ("/quit", "/exit"):
         return False
     if name == "/budget":
         if value.lower() == "none":
-            settings["budget"] = None
+            args.budget = None
         elif value.isdigit() and int(value) > 0:
-            settings["budget"] = int(value)
+            args.budget = int(value)
         else:
             raise ConfigError(f"/budget wants a positive integer or 'none', got {value!r}")
     elif name == "/mode":
         if value not in prompts.MODES:
             raise ConfigError(f"/mode wants one of {', '.join(prompts.MODES)}, got {value!r}")
-        settings["mode"] = value
+        args.mode = value
     elif name == "/enforce":
         if value not in ENFORCE:
             raise ConfigError(f"/enforce wants one of {', '.join(ENFORCE)}, got {value!r}")
-        settings["enforce"] = value
+        args.enforce = value
     elif name == "/reset":
         history.clear()
     elif name == "/help":
@@ -50,20 +56,20 @@ def _command(line: str, settings: dict, history: list) -> bool:
         return True
     else:
         raise ConfigError(f"unknown command {name} ({HELP})")
-    budget = settings["budget"]
-    print(f"[budget {'none' if budget is None else budget} {settings['mode']}, enforce {settings['enforce']}]")
+    budget = "none" if args.budget is None else args.budget
+    print(f"[budget {budget} {args.mode}, enforce {args.enforce}]")
     return True
 
 
-def add_arguments(parser) -> None:
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     """CLI: ``l1lite chat``."""
     add_backend_arguments(parser)
     add_budget_arguments(parser)
 
 
-def run(args) -> int:
+def run(args: argparse.Namespace) -> int:
     """CLI entry point: read questions and /commands from stdin until /quit or end of input."""
-    settings = generation_kwargs(args)
+    args = argparse.Namespace(**vars(args))  # the session's options: /commands change this copy
     backend = backend_from_args(args)
     history: list[dict[str, str]] = []
     print(HELP)
@@ -78,16 +84,13 @@ def run(args) -> int:
                 continue
             try:
                 if line.startswith("/"):
-                    if not _command(line, settings, history):
+                    if not _command(line, args, history):
                         break
                     continue
+                budget = budget_from_args(args)
+                sampling = sampling_from_args(args, turn)
                 res = generate(
-                    backend,
-                    line,
-                    history=history,
-                    seed=args.seed + turn,
-                    on_text=lambda s: print(s, end="", flush=True),
-                    **settings,
+                    backend, line, budget, sampling, history=history, on_text=lambda s: print(s, end="", flush=True)
                 )
             except ConfigError as e:
                 print(f"error: {e}", file=sys.stderr)
@@ -95,7 +98,7 @@ def run(args) -> int:
             turn += 1
             print()
             print(summary(res))
-            content = prompts.user_message(line, settings["budget"], settings["mode"], PromptConfig())
+            content = prompts.user_message(line, budget.budget, budget.mode, PromptConfig())
             history += [{"role": "user", "content": content}, {"role": "assistant", "content": res.text}]
     finally:
         backend.close()

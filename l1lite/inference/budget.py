@@ -1,0 +1,192 @@
+"""Generation under a thinking budget: the budget prompt, then enforcement ``none`` / ``cap`` / ``forcing``.
+
+``cap`` generates the thinking with at most N tokens, stopping at ``</think>``; at N it appends an
+optional message and ``</think>`` and continues with the answer from prompt + thinking. ``forcing``
+(s1 budget forcing) also replaces an early end of thinking by "Wait", at most ``wait`` times while the
+thinking is shorter than ``min_tokens``, then caps at N. A chat-only backend gets the budget prompt only.
+
+Token counts are re-tokenizations of the final thinking / answer / whole text with the model's
+tokenizer (special tokens parsed, none added). For ordinary text this is the number of generated
+ids; it is also what the cap is enforced against, so ``thinking_tokens <= budget`` always holds
+(a rare re-tokenization that comes out longer than the generated ids is trimmed at the end).
+Every backend drops invalid UTF-8 byte sequences from the output, as llama.cpp does.
+
+Works on the ``Backend`` interface only: must not import a concrete backend or the CLI.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+
+from l1lite import prompts
+from l1lite.config import ConfigError, PromptConfig
+from l1lite.grading import extract_boxed
+from l1lite.inference.base import Backend, Messages, OnText
+from l1lite.inference.types import Budget, GenerationResult, Sampling
+from l1lite.r1 import THINK_CLOSE, split_thinking
+
+log = logging.getLogger(__name__)
+
+STREAM_LAG = 8  # thinking pieces held back while streaming under enforcement, so a final trim never takes text back
+
+
+class _LaggedStream:
+    """Streams thinking ``STREAM_LAG`` pieces late; ``finish`` sends the rest of the (possibly trimmed) final text."""
+
+    def __init__(self, on_text: OnText) -> None:
+        self.on_text = on_text
+        self.pending: list[str] = []
+        self.sent: list[str] = []
+
+    def push(self, piece: str) -> None:
+        if self.on_text is None or not piece:
+            return
+        self.pending.append(piece)
+        if len(self.pending) > STREAM_LAG:
+            first = self.pending.pop(0)
+            self.sent.append(first)
+            self.on_text(first)
+
+    def finish(self, final: str) -> None:
+        if self.on_text is None:
+            return
+        sent = "".join(self.sent)
+        if final.startswith(sent):
+            if len(final) > len(sent):
+                self.on_text(final[len(sent) :])
+        else:
+            log.warning("streamed thinking was trimmed to the budget after it was shown; the result has the final text")
+
+
+def _fit(backend: Backend, text: str, suffix: str, limit: int) -> str:
+    """Longest prefix of ``text`` such that ``prefix + suffix`` is at most ``limit`` tokens."""
+    if backend.count_tokens(text + suffix) <= limit:
+        return text
+    lo, hi = 0, len(text)
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if backend.count_tokens(text[:mid] + suffix) <= limit:
+            lo = mid
+        else:
+            hi = mid - 1
+    return text[:lo]
+
+
+def _think(
+    backend: Backend, prompt: str, limit: int, budget: Budget, sampling: Sampling, on_text: OnText
+) -> tuple[str, int, int]:
+    """Thinking of at most ``limit`` tokens, "Wait" replacing early ends below the minimum: (text, waits, phases)."""
+    min_tokens = budget.budget if budget.min_tokens is None else budget.min_tokens
+    wait = budget.wait if budget.enforce == "forcing" else 0
+    cap_message = budget.cap_message
+    stream = _LaggedStream(on_text)
+    room_total = limit - (backend.count_tokens(cap_message) if cap_message else 0)
+    thinking, waits, phase, capped = "", 0, 0, True
+    while (room := room_total - backend.count_tokens(thinking)) > 0:
+        phase_sampling = replace(sampling, seed=sampling.seed + phase)
+        part = backend.complete(prompt + thinking, room, [THINK_CLOSE], phase_sampling, stream.push)
+        phase += 1
+        thinking += part.text
+        if part.finish_reason == "length":  # fewer tokens than generated ids after re-tokenization: fill up
+            if not part.text:
+                break
+            continue
+        if waits < wait and backend.count_tokens(thinking) < min_tokens:
+            thinking += budget.wait_text
+            stream.push(budget.wait_text)
+            waits += 1
+            continue
+        capped = False
+        break
+    suffix = cap_message if capped else ""
+    thinking = _fit(backend, thinking, suffix, limit) + suffix
+    stream.finish(thinking)
+    return thinking, waits, phase
+
+
+def _result(backend: Backend, text: str, finish: str, budget: Budget, waits: int) -> GenerationResult:
+    thinking, answer, _ = split_thinking(text)
+    return GenerationResult(
+        text=text,
+        thinking=thinking,
+        answer=answer,
+        boxed=extract_boxed(answer),
+        thinking_tokens=backend.count_tokens(thinking),
+        answer_tokens=backend.count_tokens(answer),
+        total_tokens=backend.count_tokens(text),
+        finish_reason=finish,
+        budget=budget.budget,
+        mode=budget.mode,
+        enforce=budget.enforce,
+        waits=waits,
+    )
+
+
+def _chat(
+    backend: Backend, messages: Messages, budget: Budget, sampling: Sampling, on_text: OnText
+) -> GenerationResult:
+    """A chat-only backend: the budget prompt through the server's template; no enforcement, no token counts."""
+    if budget.enforce != "none":
+        raise ConfigError(f"--enforce {budget.enforce} counts tokens locally: give --tokenizer (HF folder or .gguf)")
+    done = backend.chat(messages, budget.max_tokens, sampling, on_text)
+    thinking, answer, _ = split_thinking(done.text)
+    return GenerationResult(
+        done.text,
+        thinking,
+        answer,
+        extract_boxed(answer),
+        -1,
+        -1,
+        done.tokens,
+        done.finish_reason,
+        budget.budget,
+        budget.mode,
+        budget.enforce,
+    )
+
+
+def generate(
+    backend: Backend,
+    question: str,
+    budget: Budget,
+    sampling: Sampling,
+    *,
+    prompt_cfg: PromptConfig | None = None,
+    history: Messages | None = None,
+    on_text: OnText = None,
+) -> GenerationResult:
+    """Answer ``question`` under ``budget``: its budget prompt, then its enforcement.
+
+    Args:
+        backend: the model (see ``load_backend``); a chat-only one allows ``enforce="none"`` only.
+        question: the user's question.
+        budget: the thinking budget (``budget=None``: no budget sentence), its enforcement and ``max_tokens``.
+        sampling: temperature, top-p, logit bias and seed (None: the backend's next seed; each later
+            generation phase adds one).
+        prompt_cfg: the budget sentence's templates (default: ``PromptConfig()``).
+        history: earlier chat messages, before the question.
+        on_text: receives the text as it is generated (under enforcement, the thinking arrives a few
+            tokens late).
+    """
+    asked = prompts.messages(question, budget.budget, budget.mode, prompt_cfg or PromptConfig())
+    messages = list(history or []) + asked
+    seed = backend.next_seed() if sampling.seed is None else sampling.seed
+    sampling = replace(sampling, seed=seed)
+    if backend.chat_only:
+        return _chat(backend, messages, budget, sampling, on_text)
+    prompt = backend.render(messages)
+    backend.reset()
+    if budget.enforce == "none":
+        done = backend.complete(prompt, budget.max_tokens, [], sampling, on_text)
+        return _result(backend, done.text, done.finish_reason, budget, 0)
+    limit = min(budget.budget, budget.max_tokens - backend.count_tokens(THINK_CLOSE))
+    if budget.cap_message and backend.count_tokens(budget.cap_message) >= limit:
+        raise ConfigError(f"--cap-message is longer than the budget of {limit} tokens")
+    thinking, waits, phases = _think(backend, prompt, limit, budget, sampling, on_text)
+    head = thinking + THINK_CLOSE
+    if on_text is not None:
+        on_text(THINK_CLOSE)
+    room = budget.max_tokens - backend.count_tokens(head)
+    done = backend.complete(prompt + head, room, [], replace(sampling, seed=seed + phases), on_text)
+    return _result(backend, head + done.text, done.finish_reason, budget, waits)

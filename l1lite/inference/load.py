@@ -1,0 +1,64 @@
+"""``load_backend``: which backend a model path or endpoint means, with the checks on that choice.
+
+The one module that imports every concrete backend. Must not import the budget algorithm or the CLI.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from l1lite.config import ConfigError
+from l1lite.inference.base import Backend, load_vocab
+from l1lite.inference.hf import TransformersBackend
+from l1lite.inference.llama_cpp import LlamaCppBackend
+from l1lite.inference.openai import OpenAIBackend, OpenAIChatBackend
+
+log = logging.getLogger(__name__)
+
+
+def load_backend(
+    model: str | None = None,
+    adapter: str | None = None,
+    endpoint: str | None = None,
+    tokenizer: str | None = None,
+    n_ctx: int = 8192,
+    seed: int = 0,
+    n_threads: int | None = None,
+) -> Backend:
+    """``model`` ``.gguf`` -> llama.cpp; a folder -> transformers (+ ``adapter``); ``endpoint`` -> OpenAI-compatible.
+
+    Args:
+        model: a ``.gguf`` file, an HF model folder, or with ``endpoint`` the served model's name (default: the
+            first one the server lists).
+        adapter: a PEFT LoRA adapter folder (HF model folders only).
+        endpoint: an OpenAI-compatible server's URL.
+        tokenizer: with ``endpoint``: an HF tokenizer folder or ``.gguf`` that renders the prompt and counts
+            tokens; without one the backend is chat-only (server-side template, no enforcement, counts -1).
+        n_ctx: llama.cpp context size.
+        seed: seed of the backend's own seed stream (for calls that give none).
+        n_threads: llama.cpp threads (default: llama-cpp-python's choice).
+    """
+    if endpoint:
+        if adapter:
+            raise ConfigError("--adapter cannot be applied to an --endpoint (load it in the server)")
+        if tokenizer:
+            return OpenAIBackend(endpoint, load_vocab(tokenizer), model=model, seed=seed)
+        log.warning(
+            "no --tokenizer for %s: using /v1/chat/completions with the server's chat template; "
+            "no budget enforcement and no token counts (-1)",
+            endpoint,
+        )
+        return OpenAIChatBackend(endpoint, model=model, seed=seed)
+    if not model:
+        raise ConfigError("give --model (a .gguf file or an HF model folder) or --endpoint URL")
+    path = Path(model)
+    if not path.exists():
+        raise ConfigError(f"model not found: {model}")
+    if path.suffix == ".gguf":
+        if adapter:
+            raise ConfigError("--adapter works with HF model folders; merge and export it for GGUF (l1lite export)")
+        return LlamaCppBackend(str(path), n_ctx=n_ctx, seed=seed, n_threads=n_threads)
+    if not (path / "config.json").is_file():
+        raise ConfigError(f"--model {model}: neither a .gguf file nor an HF model folder (no config.json)")
+    return TransformersBackend(str(path), adapter=adapter, seed=seed)

@@ -1,0 +1,115 @@
+"""The values of budgeted generation: what to generate (``Budget``, ``Sampling``) and what came out.
+
+Owns the checks on a budget's settings; they raise ``ConfigError`` naming the CLI flags. Imports only
+l1lite.config and l1lite.prompts: no backend, no CLI, nothing heavy.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+from l1lite import prompts
+from l1lite.config import ConfigError
+
+ENFORCE = ("none", "cap", "forcing")
+WAIT_TEXT = "Wait"
+CAP_MESSAGE_EXAMPLE = (
+    "\n\nConsidering the limited time, I have to give the solution based on the thinking directly now.\n"
+)
+
+
+@dataclass(frozen=True)
+class Budget:
+    """The thinking budget, how it is enforced, and the bound on all generated tokens.
+
+    Args:
+        budget: thinking budget N in tokens; None: no budget sentence in the prompt.
+        mode: ``"exact"`` ("Think for N") or ``"max"`` ("for maximum N"), one of ``l1lite.prompts.MODES``.
+        enforce: ``"none"`` (the prompt only), ``"cap"`` (close the thinking at N) or ``"forcing"`` (s1: also
+            replace an early end of thinking by ``wait_text``, then cap at N).
+        min_tokens: forcing: minimum thinking tokens (None: the budget).
+        wait: forcing: at most this many ``wait_text`` insertions.
+        cap_message: text written before ``</think>`` when the cap closes the thinking (it counts towards N).
+        wait_text: what replaces an early end of thinking under forcing.
+        max_tokens: bound on all generated tokens, thinking and answer.
+    """
+
+    budget: int | None = None
+    mode: str = "exact"
+    enforce: str = "none"
+    min_tokens: int | None = None
+    wait: int = 2
+    cap_message: str = ""
+    wait_text: str = WAIT_TEXT
+    max_tokens: int = 4096
+
+    def __post_init__(self) -> None:
+        budget, min_tokens = self.budget, self.min_tokens
+        if self.enforce not in ENFORCE:
+            raise ConfigError(f"unknown --enforce '{self.enforce}' (valid: {', '.join(ENFORCE)})")
+        if self.mode not in prompts.MODES:
+            raise ConfigError(f"unknown --mode '{self.mode}' (valid: {', '.join(prompts.MODES)})")
+        if budget is not None and (isinstance(budget, bool) or not isinstance(budget, int) or budget <= 0):
+            raise ConfigError(f"--budget must be a positive integer, got {budget!r}")
+        if self.enforce != "none" and budget is None:
+            raise ConfigError(f"--enforce {self.enforce} needs a --budget")
+        if min_tokens is not None and (min_tokens < 0 or budget is not None and min_tokens > budget):
+            raise ConfigError(f"--min-tokens must be between 0 and the budget, got {min_tokens}")
+        if self.wait < 0:
+            raise ConfigError(f"--wait must be >= 0, got {self.wait}")
+        if self.max_tokens <= 0:
+            raise ConfigError(f"--max-tokens must be positive, got {self.max_tokens}")
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """How each token is drawn.
+
+    Args:
+        temperature: 0: greedy.
+        top_p: nucleus sampling threshold.
+        seed: seed of the first generation phase (each later phase adds one); None: the backend's next seed.
+        logit_bias: token id -> logit offset.
+    """
+
+    temperature: float = 0.6
+    top_p: float = 0.95
+    seed: int | None = None
+    logit_bias: dict[int, float] | None = None
+
+
+@dataclass
+class Completion:
+    """What a backend generated from a raw prompt or from chat messages."""
+
+    text: str
+    finish_reason: str  # "stop": end of sequence or a stop string (not included); "length": max_tokens reached
+    tokens: int = -1  # generated ids, where the backend tells
+
+
+@dataclass
+class GenerationResult:
+    """One generation: the text split at ``</think>``, its token counts, and the budget it was asked for.
+
+    Counts are re-tokenizations with the model's tokenizer; a chat-only backend reports -1 for thinking and
+    answer and the server's count (or -1) for the total. ``finish_reason`` is that of the last phase;
+    ``waits`` counts forcing's ``wait_text`` insertions.
+    """
+
+    text: str
+    thinking: str
+    answer: str
+    boxed: str | None
+    thinking_tokens: int
+    answer_tokens: int
+    total_tokens: int
+    finish_reason: str
+    budget: int | None
+    mode: str
+    enforce: str
+    waits: int = 0
+
+    def to_dict(self) -> dict:
+        """Plain dict (JSON-ready)."""
+        return dataclasses.asdict(self)
