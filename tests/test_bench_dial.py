@@ -8,8 +8,8 @@ import statistics
 
 import pytest
 
-from l1lite import toy
-from l1lite.bench import ARMS, BEFORE, QUICK, bench_dial
+from l1lite.bench import toy
+from l1lite.bench.dial import ARMS, BEFORE, QUICK, bench_dial
 from l1lite.config import ConfigError
 
 

@@ -2,8 +2,8 @@
 
 Pipeline, built only from l1lite's own stages:
 
-1. a tiny Qwen2 (``l1lite.tiny``) learns the toy task's R1 format (``l1lite.toy``) by a supervised warm-up
-   (``l1lite.warmup``): each trace restates the budget, states a length plan drawn independently of it,
+1. a tiny Qwen2 (``l1lite.tiny``) learns the toy task's R1 format (``l1lite.bench.toy``) by a supervised warm-up
+   (``l1lite.bench.warmup``): each trace restates the budget, states a length plan drawn independently of it,
    and is as long as planned, so the model keeps a plan but its length does not follow the budget;
 2. two arms of GRPO (``l1lite.train``): LCPO-Exact, then the dual Exact/Max objective continuing from the
    Exact adapter; arm ``uniform`` draws targets uniformly (the paper), arm ``curriculum`` uses l1lite's
@@ -17,7 +17,6 @@ both LCPO alphas are scaled up (see ``DialSettings``).
 
 from __future__ import annotations
 
-import argparse
 import json
 import time
 from dataclasses import asdict, dataclass, field
@@ -232,10 +231,10 @@ def bench_dial(out: str | Path, s: DialSettings | None = None, minutes: float = 
     """
     from transformers import AutoTokenizer
 
-    from l1lite import toy
+    from l1lite.bench import toy
+    from l1lite.bench.warmup import warmup
     from l1lite.tiny import build_tiny_model
     from l1lite.train import train
-    from l1lite.warmup import warmup
 
     s = s or DialSettings()
     out = Path(out)
@@ -359,8 +358,8 @@ def markdown(summary: dict[str, Any]) -> str:
         "# l1lite bench dial",
         "",
         f"Tiny Qwen2 (hidden {s['hidden_size']}, {s['num_layers']} layers) on the toy arithmetic task "
-        f"(`l1lite.toy`): format warm-up ({s['warmup_steps']} SFT steps; each trace restates the budget and keeps "
-        "a length plan drawn independently of it), "
+        f"(`l1lite.bench.toy`): format warm-up ({s['warmup_steps']} SFT steps; each trace restates the budget "
+        "and keeps a length plan drawn independently of it), "
         f"then GRPO with LCPO-Exact ({s['exact_steps']} steps) and the dual Exact/Max objective "
         f"({s['dual_steps']} steps), {s['num_generations']} generations x {s['prompts_per_step']} prompts per step, "
         f"RL targets in {s['target_range']}. Arm `uniform`: targets uniform over that range (the paper); "
@@ -414,20 +413,3 @@ def write_outputs(summary: dict[str, Any], out: Path) -> None:
         tmp.write_text(json.dumps(summary, indent=1) + "\n")
     with atomic_path(out / REPORT, force=True) as tmp:
         tmp.write_text(markdown(summary))
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """CLI: ``l1lite bench dial [--out DIR] [--minutes M] [--quick] [--force]``."""
-    parser.add_argument("name", choices=["dial"], help="benchmark to run")
-    parser.add_argument("--out", default="runs/bench-dial", help="output folder (default runs/bench-dial)")
-    parser.add_argument("--minutes", type=float, default=15.0, help="training time budget (default 15)")
-    parser.add_argument("--quick", action="store_true", help="the reduced configuration of the test suite")
-    parser.add_argument("--force", action="store_true", help="replace an earlier run in --out")
-
-
-def run(args: argparse.Namespace) -> int:
-    """CLI entry point."""
-    summary = bench_dial(args.out, QUICK if args.quick else DialSettings(), args.minutes, args.force)
-    print(table(summary))
-    print(f"report: {Path(args.out) / REPORT}")
-    return 0
