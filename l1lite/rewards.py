@@ -6,6 +6,7 @@ Exact: r = 1[correct] - alpha * |target - n|.  Max: r = 1[correct] * clip(alpha 
 
 from __future__ import annotations
 
+import statistics
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -61,6 +62,8 @@ def length_metrics(
         "lcpo/within_10pct": sum(r <= 0.1 for r in rel) / len(rel),
         "lcpo/mean_tokens": sum(n_tokens) / len(n_tokens),
     }
+    if len(set(targets)) > 1 and len(set(n_tokens)) > 1:  # does length follow the target? (1: a perfect dial)
+        metrics["lcpo/target_len_corr"] = statistics.correlation(targets, n_tokens)
     over = [n > t for n, t, m in zip(n_tokens, targets, modes, strict=True) if m == "max"]
     if over:
         metrics["lcpo/over_budget"] = sum(over) / len(over)

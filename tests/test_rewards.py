@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import statistics
 import subprocess
 import sys
 import threading
@@ -279,8 +280,12 @@ def test_metrics_are_logged_with_exact_names_and_values():
             "lcpo/rel_len_error/<512": 0.0,
             "lcpo/rel_len_error/512-1024": (0.1 + 100 / 900) / 2,
             "lcpo/rel_len_error/>2048": 0.2,
+            "lcpo/target_len_corr": statistics.correlation([300, 600, 900, 2500], [300, 540, 1000, 2000]),
         }
     )
+    assert length_metrics([10, 20, 40], [10, 20, 40], ["exact"] * 3, [True] * 3)["lcpo/target_len_corr"] == 1.0
+    assert length_metrics([40, 20, 10], [10, 20, 40], ["exact"] * 3, [True] * 3)["lcpo/target_len_corr"] < -0.9
+    assert "lcpo/target_len_corr" not in length_metrics([10, 20], [30, 30], ["exact"] * 2, [True] * 2)
     # no max rows: no over_budget; the 1024-2048 bucket appears only with rows in it
     metrics = length_metrics([1500, 100], [1200, 100], ["exact", "exact"], [True, True])
     assert "lcpo/over_budget" not in metrics and metrics["lcpo/rel_len_error/1024-2048"] == pytest.approx(0.25)
