@@ -161,6 +161,7 @@ class EvalConfig:
     grader: str | None = (
         None  # math | choice | exact | number | package.module:function (None: choice preset -> choice)
     )
+    require_think_close: bool = True  # False: a model without </think> is graded on its whole text
     budgets: list[int] = field(default_factory=lambda: [512, 1024, 2048, 3600])
     strategies: list[str] = field(default_factory=lambda: ["prompt", "forcing", "none"])  # see l1lite.evaluate
     mode: str = "exact"  # exact | max: budget sentence wording (prompt) / forcing with or without a minimum

@@ -194,7 +194,7 @@ def _sample(backend, problem: dict[str, str], key: Key, cfg: EvalConfig, grader:
         "seed": seed,
         "gold": problem["answer"],
         "boxed": res.boxed,
-        "verdict": is_correct(res.text, problem["answer"], grader),
+        "verdict": is_correct(res.text, problem["answer"], grader, require_think_close=cfg.require_think_close),
         "tokens": res.total_tokens,
         "thinking_tokens": res.thinking_tokens,
         "answer_tokens": res.answer_tokens,
@@ -294,6 +294,7 @@ FLAGS = {
     "split": "data.split",
     "limit": "data.limit",
     "grader": "grader",
+    "require_think_close": "require_think_close",
     "budgets": "budgets",
     "strategies": "strategies",
     "mode": "mode",
@@ -346,6 +347,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--split", help="dataset split")
     parser.add_argument("--limit", type=int, help="only the first N problems")
     parser.add_argument("--grader", help="math | choice | exact | number | package.module:function")
+    parser.add_argument(
+        "--require-think-close",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="an answer counts only after </think> (default); --no-require-think-close grades the whole text",
+    )
     parser.add_argument("--budgets", help="comma-separated thinking budgets (default 512,1024,2048,3600)")
     parser.add_argument("--strategies", help="comma-separated subset of prompt,forcing,none (default all)")
     parser.add_argument("--mode", help="budget mode: exact (default) or max")

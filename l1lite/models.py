@@ -25,6 +25,7 @@ from l1lite.config import ConfigError
 from l1lite.files import atomic_path
 
 CACHE_ENV = "L1LITE_CACHE"
+BUILTIN_PREFIX = "l1lite:"
 TINY = "l1lite:tiny"
 SMOLLM2 = "l1lite:smollm2-135m"
 BUILTIN_MODELS = {
@@ -46,7 +47,7 @@ def resolve_model(name: str) -> str:
         return str(tiny_model())
     if name == SMOLLM2:
         return str(gguf_to_hf(smollm2_gguf()))
-    if name.startswith("l1lite:"):
+    if name.startswith(BUILTIN_PREFIX):
         raise ConfigError(f"unknown built-in model '{name}' (built-in: {', '.join(BUILTIN_MODELS)})")
     if name.endswith(".gguf"):
         return str(gguf_to_hf(Path(name)))

@@ -13,6 +13,7 @@ from l1lite.inference.base import Backend, load_vocab
 from l1lite.inference.hf import TransformersBackend
 from l1lite.inference.llama_cpp import LlamaCppBackend
 from l1lite.inference.openai import OpenAIBackend, OpenAIChatBackend
+from l1lite.models import BUILTIN_PREFIX, resolve_model
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +53,7 @@ def load_backend(
         return OpenAIChatBackend(endpoint, model=model, seed=seed)
     if not model:
         raise ConfigError("give --model (a .gguf file or an HF model folder) or --endpoint URL")
-    path = Path(model)
+    path = Path(resolve_model(model) if model.startswith(BUILTIN_PREFIX) else model)  # a .gguf stays for llama.cpp
     if not path.exists():
         raise ConfigError(f"model not found: {model}")
     if path.suffix == ".gguf":
