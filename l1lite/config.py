@@ -120,6 +120,7 @@ class CurriculumConfig:
     window: int = 4  # adaptive: logged error values (in the current range) averaged for each decision
     max_ratio: float = 0.0  # share of prompts in "max" mode (L1-Max dual objective: 0.5)
     max_ratio_stages: list[list[float]] = field(default_factory=list)  # [[from_step, ratio], ...]
+    paired: bool = False  # each problem twice in a row: target t, then its mirror lo*hi/t (a contrast pair)
     seed: int = 0
 
 

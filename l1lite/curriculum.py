@@ -75,6 +75,8 @@ class Curriculum:
         validate(cfg)
         if prompts_per_step < 1:
             raise ConfigError(f"prompts_per_step must be >= 1, got {prompts_per_step}")
+        if cfg.paired and prompts_per_step % 2:
+            raise ConfigError(f"curriculum.paired needs an even number of prompts per step, got {prompts_per_step}")
         self.cfg = cfg
         self.prompts_per_step = prompts_per_step
         # adaptive: ranges in force from a step on; a widening only touches steps not yet handed out
@@ -104,9 +106,16 @@ class Curriculum:
         return ratios[-1] if ratios else self.cfg.max_ratio
 
     def draw(self, slot: int) -> tuple[int, str]:
-        """``(target_tokens, budget_mode)`` for ``slot`` without recording the fetch."""
+        """``(target_tokens, budget_mode)`` for ``slot`` without recording the fetch.
+
+        ``paired``: an odd slot mirrors the slot before it (same mode, target ``lo * hi / t`` in the same range),
+        so the same problem is asked with a short and a long budget in the same step.
+        """
         step = slot // self.prompts_per_step
         lo, hi = self.range_at(step)
+        if self.cfg.paired and slot % 2:
+            target, mode = self.draw(slot - 1)
+            return min(hi, max(lo, round(lo * hi / target))), mode
         rng = np.random.default_rng([self.cfg.seed, slot])
         target = int(rng.integers(lo, hi + 1))
         mode = "max" if rng.random() < self.max_ratio_at(step) else "exact"

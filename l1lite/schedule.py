@@ -48,7 +48,7 @@ def schedule_dataset(
         out: dict[str, list] = {k: [] for k in ("prompt", "answer", "target_tokens", "budget_mode", "id", "slot")}
         for slot in batch["slot"]:
             target, mode = curriculum.target(slot)
-            epoch, pos = divmod(slot, n)
+            epoch, pos = divmod(slot // 2 if curriculum.cfg.paired else slot, n)  # a pair shares its problem
             i = int(permutation(epoch)[pos])
             out["prompt"].append(messages(questions[i], target, mode, prompt_cfg))
             out["answer"].append(answers[i])

@@ -9,7 +9,7 @@ import statistics
 import pytest
 
 from l1lite.bench import toy
-from l1lite.bench.dial import ARMS, BEFORE, QUICK, bench_dial
+from l1lite.bench.dial import ARMS, BEFORE, QUICK, run_bench
 from l1lite.config import ConfigError
 
 
@@ -52,14 +52,17 @@ def test_bad_budgets_are_refused(tmp_path):
     from dataclasses import replace
 
     with pytest.raises(ConfigError, match="4x"):
-        bench_dial(tmp_path, replace(QUICK, budgets=[32, 64]))
+        run_bench(tmp_path, replace(QUICK, budgets=[32, 64]))
 
 
 @pytest.mark.slow
 def test_reduced_benchmark_moves_the_dial(tmp_path):
-    summary = bench_dial(tmp_path, QUICK, minutes=30)
+    summary = run_bench(tmp_path, QUICK)
     assert json.loads((tmp_path / "summary.json").read_text())["goal"].keys() == set(ARMS)
-    assert (tmp_path / "report.md").is_file() and (tmp_path / "plots-exact" / "length.png").is_file()
-    before = summary["results"][BEFORE]["dial_spread"]
+    assert (tmp_path / "report.md").is_file() and (tmp_path / "seed-0" / "plots-exact" / "length.png").is_file()
+    for arm in ARMS:  # every planned step ran: no deadline cuts work short
+        stages = summary["seeds"]["0"]["results"][arm]["train"]
+        assert [t["steps"] for t in stages.values()] == [QUICK.exact_steps, QUICK.dual_steps]
+    before = summary["mean"][BEFORE]["dial_spread"]
     for arm in ARMS:
-        assert summary["results"][arm]["dial_spread"] > before, (arm, summary["results"][arm]["rows"])
+        assert summary["mean"][arm]["dial_spread"] > before, (arm, summary["mean"][arm]["rows"])

@@ -306,3 +306,16 @@ def test_grpo_adaptive_widening_and_checkpoint_resume(tiny_model_dir, problems, 
     assert len(again) == 16 and len(after) == 4  # steps 2 and 3: 2 prompts x 4 completions each
     assert {(r["slot"], r["prompt"], r["target"]) for r in again} == after
     assert resumed.stages == full.stages
+
+
+def test_paired_targets_mirror_each_other_on_the_same_problem(problems):
+    cur = Curriculum(CurriculumConfig(lo=16, hi=64, paired=True, max_ratio=0.5, seed=1), prompts_per_step=4)
+    drawn = [cur.draw(s) for s in range(400)]
+    for (t0, m0), (t1, m1) in zip(drawn[::2], drawn[1::2], strict=True):
+        assert m0 == m1 and 16 <= t1 <= 64 and abs(t0 * t1 - 16 * 64) <= max(t0, t1) / 2
+    assert min(t for t, _ in drawn) == 16 and max(t for t, _ in drawn) == 64
+    ds = schedule_dataset(problems, cur, PromptConfig(), num_slots=40, seed=0)
+    ids = ds[0:40]["id"]
+    assert ids[::2] == ids[1::2] and len(set(ids[::2])) == 20
+    with pytest.raises(ConfigError, match="even number of prompts"):
+        Curriculum(CurriculumConfig(paired=True), prompts_per_step=3)

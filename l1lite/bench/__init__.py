@@ -2,6 +2,8 @@
 
 - ``dial`` (:mod:`l1lite.bench.dial`): the toy task (:mod:`l1lite.bench.toy`) on a tiny model after a format
   warm-up (:mod:`l1lite.bench.warmup`), before and after LCPO.
+- ``real`` (:mod:`l1lite.bench.real`): a pretrained model l1lite did not build, through ``l1lite train`` with a
+  shipped preset and ``l1lite eval``, before and after.
 
 Nothing in the pipeline imports this package.
 """
@@ -13,19 +15,27 @@ from pathlib import Path
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """CLI: ``l1lite bench dial [--out DIR] [--minutes M] [--quick] [--force]``."""
-    parser.add_argument("name", choices=["dial"], help="benchmark to run")
-    parser.add_argument("--out", default="runs/bench-dial", help="output folder (default runs/bench-dial)")
-    parser.add_argument("--minutes", type=float, default=15.0, help="training time budget (default 15)")
+    """CLI: ``l1lite bench {dial,real} [--out DIR] [--quick] [--force]``."""
+    parser.add_argument("name", choices=["dial", "real"], help="benchmark to run")
+    parser.add_argument("--out", help="output folder (default runs/bench-NAME)")
+    parser.add_argument("--seeds", help="comma-separated seeds (default: the benchmark's)")
     parser.add_argument("--quick", action="store_true", help="the reduced configuration of the test suite")
     parser.add_argument("--force", action="store_true", help="replace an earlier run in --out")
 
 
 def run(args: argparse.Namespace) -> int:
     """CLI entry point."""
-    from l1lite.bench.dial import QUICK, REPORT, DialSettings, bench_dial, table
+    from dataclasses import replace
 
-    summary = bench_dial(args.out, QUICK if args.quick else DialSettings(), args.minutes, args.force)
-    print(table(summary))
-    print(f"report: {Path(args.out) / REPORT}")
+    out = Path(args.out or f"runs/bench-{args.name}")
+    if args.name == "dial":
+        from l1lite.bench import dial as bench
+    else:
+        from l1lite.bench import real as bench
+    settings = bench.QUICK if args.quick else bench.SETTINGS()
+    if args.seeds:
+        settings = replace(settings, seeds=[int(x) for x in args.seeds.split(",")])
+    summary = bench.run_bench(out, settings, args.force)
+    print(bench.table(summary))
+    print(f"report: {out / bench.REPORT}")
     return 0

@@ -18,19 +18,17 @@ both LCPO alphas are scaled up (see ``DialSettings``).
 from __future__ import annotations
 
 import json
+import statistics
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
-
-from transformers import TrainerCallback
 
 from l1lite.config import ConfigError, EvalConfig, PromptConfig, TrainConfig, from_dict
 from l1lite.files import atomic_path
 
 SUMMARY = "summary.json"
 REPORT = "report.md"
-PLOT = "dial.png"
 ARMS = ("uniform", "curriculum")
 BEFORE = "warmup"  # label of the before-RL row (the warm-up model)
 
@@ -50,7 +48,7 @@ class DialSettings:
     max_ops: int = 2
     max_checks: int = 24  # enough check lines to reach any plan in target_range
     train_problems: int = 300
-    eval_problems: int = 24
+    eval_problems: int = 48
     # supervised warm-up (whole model); plans and budgets both drawn from target_range, independently
     warmup_steps: int = 600
     warmup_lr: float = 3e-3
@@ -72,14 +70,17 @@ class DialSettings:
     widen: float = 0.7
     window: int = 4
     # evaluation
-    samples: int = 1
+    samples: int = 2
     eval_temperature: float = 0.6
     eval_top_p: float = 0.95
-    seed: int = 0
+    seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
 
 
-QUICK = DialSettings(  # ~2.5 min on 2 cores: one-operation problems, shorter traces, fewer steps
+SETTINGS = DialSettings
+QUICK = DialSettings(  # ~2.5 min on 2 cores: one-operation problems, shorter traces, fewer steps, one seed
     budgets=[16, 64],
+    seeds=[0],
+    samples=1,
     max_ops=1,
     max_checks=14,
     train_problems=60,
@@ -95,21 +96,10 @@ QUICK = DialSettings(  # ~2.5 min on 2 cores: one-operation problems, shorter tr
 )
 
 
-class Deadline(TrainerCallback):
-    """Stops training at a wall-clock deadline (the ``--minutes`` budget)."""
-
-    def __init__(self, deadline: float):
-        self.deadline = deadline
-
-    def on_step_end(self, args, state, control, **kwargs):
-        if time.time() > self.deadline:
-            control.should_training_stop = True
-
-
-def _curriculum(s: DialSettings, arm: str, max_ratio: float) -> dict[str, Any]:
+def _curriculum(s: DialSettings, arm: str, max_ratio: float, seed: int) -> dict[str, Any]:
     lo, hi = s.target_range
     if arm == "uniform":
-        return {"scheduler": "uniform", "lo": lo, "hi": hi, "max_ratio": max_ratio, "seed": s.seed}
+        return {"scheduler": "uniform", "lo": lo, "hi": hi, "max_ratio": max_ratio, "seed": seed}
     return {
         "scheduler": "adaptive",
         "lo": lo,
@@ -119,12 +109,22 @@ def _curriculum(s: DialSettings, arm: str, max_ratio: float) -> dict[str, Any]:
         "widen": s.widen,
         "window": s.window,
         "max_ratio": max_ratio,
-        "seed": s.seed,
+        "seed": seed,
     }
 
 
-def train_config(s: DialSettings, model: Path, data: Path, out: Path, arm: str, stage: str) -> TrainConfig:
-    """TrainConfig of one GRPO stage: ``exact`` from the warm-up model, ``dual`` continuing its adapter."""
+def train_config(s: DialSettings, model: Path, data: Path, out: Path, arm: str, stage: str, seed: int) -> TrainConfig:
+    """TrainConfig of one GRPO stage: ``exact`` from the warm-up model, ``dual`` continuing its adapter.
+
+    Args:
+        s: the benchmark settings.
+        model: the warm-up model folder.
+        data: the training problems (JSONL).
+        out: the seed's output folder (the stage writes to ``out/ARM/STAGE``).
+        arm: ``uniform`` or ``curriculum``.
+        stage: ``exact`` or ``dual``.
+        seed: curriculum and trainer seed.
+    """
     dual = stage == "dual"
     return from_dict(
         TrainConfig,
@@ -145,7 +145,7 @@ def train_config(s: DialSettings, model: Path, data: Path, out: Path, arm: str, 
                 "alpha_max": s.alpha_max,
                 "grader": "exact",
             },
-            "curriculum": _curriculum(s, arm, 0.5 if dual else 0.0),
+            "curriculum": _curriculum(s, arm, 0.5 if dual else 0.0, seed),
             "logging": {"report_to": ["none"], "logging_steps": 1},
             "trainer": {
                 "max_steps": s.dual_steps if dual else s.exact_steps,
@@ -158,15 +158,27 @@ def train_config(s: DialSettings, model: Path, data: Path, out: Path, arm: str, 
                 "top_p": 1.0,
                 "beta": 0.0,
                 "save_strategy": "no",
-                "seed": s.seed,
+                "seed": seed,
                 "disable_tqdm": True,
             },
         },
     )
 
 
-def eval_config(s: DialSettings, model: Path, adapter: Path | None, data: Path, out: Path, mode: str) -> EvalConfig:
-    """EvalConfig of one before/after measurement (budget sentence in the prompt, nothing enforced)."""
+def eval_config(
+    s: DialSettings, model: Path, adapter: Path | None, data: Path, out: Path, mode: str, seed: int
+) -> EvalConfig:
+    """EvalConfig of one before/after measurement (budget sentence in the prompt, nothing enforced).
+
+    Args:
+        s: the benchmark settings.
+        model: the model folder.
+        adapter: its LoRA adapter (None: the model alone).
+        data: the held-out problems (JSONL).
+        out: the eval output folder.
+        mode: budget sentence, ``exact`` or ``max``.
+        seed: the eval's sampling seed.
+    """
     return from_dict(
         EvalConfig,
         {
@@ -181,19 +193,21 @@ def eval_config(s: DialSettings, model: Path, adapter: Path | None, data: Path, 
             "samples": s.samples,
             "temperature": s.eval_temperature,
             "top_p": s.eval_top_p,
-            "seed": s.seed,
+            "seed": seed,
             "max_tokens": s.max_completion_length,
         },
     )
 
 
-def _measure(s: DialSettings, label: str, model: Path, adapter: Path | None, data: Path, out: Path) -> dict:
+def _measure(s: DialSettings, label: str, model: Path, adapter: Path | None, data: Path, out: Path, seed: int) -> dict:
     """Exact- and max-mode evals of one model; per-budget rows and the exact-mode dial spread."""
     from l1lite.evaluate import evaluate
 
     start = time.time()
-    exact = evaluate(eval_config(s, model, adapter, data, out / "eval" / f"{label}-exact", "exact"), progress=False)
-    maxed = evaluate(eval_config(s, model, adapter, data, out / "eval" / f"{label}-max", "max"), progress=False)
+    exact = evaluate(
+        eval_config(s, model, adapter, data, out / "eval" / f"{label}-exact", "exact", seed), progress=False
+    )
+    maxed = evaluate(eval_config(s, model, adapter, data, out / "eval" / f"{label}-max", "max", seed), progress=False)
     over = {r["budget"]: r["over_budget"] for r in maxed["rows"]}
     rows = [
         {
@@ -211,24 +225,17 @@ def _measure(s: DialSettings, label: str, model: Path, adapter: Path | None, dat
     return {"rows": rows, "dial_spread": spread, "eval_seconds": round(time.time() - start, 1)}
 
 
-def _phases(s: DialSettings) -> list[tuple[str, float]]:
-    """(phase, weight) in run order; an RL step is weighted like RL_STEP_COST warm-up steps (a rough guide)."""
-    phases = [("warmup", float(s.warmup_steps))]
-    for arm in ARMS:
-        phases += [(f"{arm}/exact", RL_STEP_COST * s.exact_steps), (f"{arm}/dual", RL_STEP_COST * s.dual_steps)]
-    return phases
+def check_settings(s: DialSettings) -> None:
+    """Budgets must span 4x inside the RL target range."""
+    lo, hi = min(s.budgets), max(s.budgets)
+    if hi < 4 * lo or not s.target_range[0] <= lo <= hi <= s.target_range[1]:
+        raise ConfigError(f"budgets {s.budgets} must span 4x inside the RL target range {s.target_range}")
+    if not s.seeds:
+        raise ConfigError("the dial benchmark needs at least one seed")
 
 
-RL_STEP_COST = 15.0
-
-
-def bench_dial(out: str | Path, s: DialSettings | None = None, minutes: float = 15.0, force: bool = False) -> dict:
-    """Run the whole benchmark into ``out``; returns (and writes) the summary.
-
-    ``minutes`` bounds the training (warm-up and the four GRPO stages): each phase gets a share of what is
-    left, by its planned steps, and stops early at its deadline (``steps_done`` in the summary says so).
-    Evaluation comes on top and is timed separately.
-    """
+def bench_seed(out: Path, s: DialSettings, seed: int, arms: tuple[str, ...] = ARMS) -> dict[str, Any]:
+    """One seed, every planned step: tiny model, warm-up, GRPO per arm, before/after evals, plots in ``out``."""
     from transformers import AutoTokenizer
 
     from l1lite.bench import toy
@@ -236,40 +243,16 @@ def bench_dial(out: str | Path, s: DialSettings | None = None, minutes: float = 
     from l1lite.tiny import build_tiny_model
     from l1lite.train import train
 
-    s = s or DialSettings()
-    out = Path(out)
-    if minutes <= 0:
-        raise ConfigError(f"--minutes must be positive, got {minutes}")
-    if (out / SUMMARY).exists() and not force:
-        raise ConfigError(f"{out / SUMMARY} exists; use another --out or --force")
-    if force and out.exists():
-        import shutil
-
-        shutil.rmtree(out)
-    lo, hi = min(s.budgets), max(s.budgets)
-    if hi < 4 * lo or not s.target_range[0] <= lo <= hi <= s.target_range[1]:
-        raise ConfigError(f"budgets {s.budgets} must span 4x inside the RL target range {s.target_range}")
-
-    start = time.time()
-    budget_s = minutes * 60
-    phases = _phases(s)
-
-    def deadline(phase: str) -> Deadline:
-        names = [p for p, _ in phases]
-        left = phases[names.index(phase) :]
-        share = dict(left)[phase] / sum(w for _, w in left)
-        return Deadline(time.time() + max(0.0, budget_s - (time.time() - start)) * share)
-
     base = build_tiny_model(
         out / "base",
         hidden_size=s.hidden_size,
         num_layers=s.num_layers,
         intermediate_size=s.intermediate_size,
-        seed=s.seed,
+        seed=seed,
     )
     kw = {"cap": s.cap, "min_ops": s.min_ops, "max_ops": s.max_ops}
-    train_rows = toy.draw_problems(s.train_problems, s.seed, **kw)
-    eval_rows = toy.draw_problems(s.eval_problems, s.seed + 1, exclude={r["problem"] for r in train_rows}, **kw)
+    train_rows = toy.draw_problems(s.train_problems, seed, **kw)
+    eval_rows = toy.draw_problems(s.eval_problems, seed + 1000, exclude={r["problem"] for r in train_rows}, **kw)
     train_data = toy.write_jsonl(train_rows, out / "data" / "train.jsonl")
     eval_data = toy.write_jsonl(eval_rows, out / "data" / "eval.jsonl")
 
@@ -281,50 +264,94 @@ def bench_dial(out: str | Path, s: DialSettings | None = None, minutes: float = 
         PromptConfig(),
         tuple(s.target_range),
         s.max_checks,
-        s.seed,
+        seed,
     )
     warm_dir = out / "warmup"
-    warm = warmup(base, rows, warm_dir, s.warmup_steps, s.warmup_lr, s.warmup_batch, s.seed, [deadline("warmup")])
+    warm = warmup(base, rows, warm_dir, s.warmup_steps, s.warmup_lr, s.warmup_batch, seed)
     results: dict[str, Any] = {BEFORE: {"train": {"warmup": warm}, "train_seconds": warm["wall_seconds"]}}
-    results[BEFORE].update(_measure(s, BEFORE, warm_dir, None, eval_data, out))
+    results[BEFORE].update(_measure(s, BEFORE, warm_dir, None, eval_data, out, seed))
 
-    for arm in ARMS:
+    for arm in arms:
         stages = {}
-        for stage in ("exact", "dual"):
-            cfg = train_config(s, warm_dir, train_data, out, arm, stage)
-            summary = train(cfg, callbacks=[deadline(f"{arm}/{stage}")])
+        for stage in ("exact", "dual") if s.dual_steps else ("exact",):
+            summary = train(train_config(s, warm_dir, train_data, out, arm, stage, seed))
             stages[stage] = {
-                "steps_planned": cfg.trainer["max_steps"],
-                "steps_done": summary["global_step"],
+                "steps": summary["global_step"],
                 "wall_seconds": summary["wall_seconds"],
                 "last_metrics": summary["last_metrics"],
                 "curriculum": summary["curriculum"],
             }
         results[arm] = {"train": stages, "train_seconds": round(sum(v["wall_seconds"] for v in stages.values()), 1)}
-        results[arm].update(_measure(s, arm, warm_dir, out / arm / "dual" / "adapter", eval_data, out))
+        adapter = out / arm / ("dual" if s.dual_steps else "exact") / "adapter"
+        results[arm].update(_measure(s, arm, warm_dir, adapter, eval_data, out, seed))
+    write_plots(results, out)
+    return results
 
+
+def run_bench(out: str | Path, s: DialSettings | None = None, force: bool = False) -> dict[str, Any]:
+    """Every seed of the benchmark into ``out/seed-N``, then the means over seeds; returns (and writes) the summary."""
+    s = s or DialSettings()
+    out = Path(out)
+    check_settings(s)
+    if (out / SUMMARY).exists() and not force:
+        raise ConfigError(f"{out / SUMMARY} exists; use another --out or --force")
+    if force and out.exists():
+        import shutil
+
+        shutil.rmtree(out)
+    start = time.time()
+    seeds = {}
+    for seed in s.seeds:
+        t = time.time()
+        seeds[str(seed)] = {"results": bench_seed(out / f"seed-{seed}", s, seed), "seconds": round(time.time() - t, 1)}
+    labels = list(seeds[str(s.seeds[0])]["results"])
+    mean = {label: aggregate([v["results"][label] for v in seeds.values()]) for label in labels}
     summary = {
         "settings": asdict(s),
-        "minutes": minutes,
         "total_seconds": round(time.time() - start, 1),
-        "training_seconds": round(sum(r["train_seconds"] for r in results.values()), 1),
-        "results": results,
-        "goal": goal(results, s.budgets),
+        "seeds": seeds,
+        "mean": mean,
+        "goal": goal(mean),
     }
-    write_outputs(summary, out)
+    with atomic_path(out / SUMMARY, force=True) as tmp:
+        tmp.write_text(json.dumps(summary, indent=1) + "\n")
+    with atomic_path(out / REPORT, force=True) as tmp:
+        tmp.write_text(markdown(summary))
     return summary
 
 
-def goal(results: dict[str, Any], budgets: list[int]) -> dict[str, dict[str, Any]]:
-    """Per arm: the issue's targets (rel. error <= 5% at every budget, spread >= 3.6, accuracy >= warm-up's)."""
+FIGURES = ("accuracy", "mean_tokens", "rel_error", "over_budget_max")
+
+
+def aggregate(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Mean over seeds of each per-budget figure and of the spread, with the range (max - min) of each."""
+    rows = []
+    for i, first in enumerate(runs[0]["rows"]):
+        row: dict[str, Any] = {"budget": first["budget"]}
+        for f in FIGURES:
+            values = [r["rows"][i][f] for r in runs]
+            row[f], row[f"{f}_range"] = statistics.fmean(values), max(values) - min(values)
+        rows.append(row)
+    spreads = [r["dial_spread"] or 0.0 for r in runs]
+    return {
+        "rows": rows,
+        "dial_spread": statistics.fmean(spreads),
+        "dial_spread_range": max(spreads) - min(spreads),
+        "spreads": spreads,
+        "train_seconds": statistics.fmean(r["train_seconds"] for r in runs),
+    }
+
+
+def goal(mean: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Per arm, on the means over seeds: rel. error <= 5% at every budget, spread >= 3.6, accuracy >= warm-up's."""
 
     def mean_acc(label: str) -> float:
-        return sum(r["accuracy"] for r in results[label]["rows"]) / len(results[label]["rows"])
+        return statistics.fmean(r["accuracy"] for r in mean[label]["rows"])
 
     out = {}
-    for arm in ARMS:
-        worst = max(r["rel_error"] for r in results[arm]["rows"])
-        spread = results[arm]["dial_spread"] or 0.0
+    for arm in (label for label in mean if label != BEFORE):
+        worst = max(r["rel_error"] for r in mean[arm]["rows"])
+        spread = mean[arm]["dial_spread"]
         out[arm] = {
             "max_rel_error": worst,
             "rel_error_ok": worst <= 0.05,
@@ -338,16 +365,18 @@ def goal(results: dict[str, Any], budgets: list[int]) -> dict[str, dict[str, Any
 
 
 def table(summary: dict[str, Any]) -> str:
-    """The markdown table: one row per model (warm-up, then each arm) and budget."""
-    head = ["model", "budget", "accuracy", "mean tokens", "rel. error", "over budget (max)", "dial spread", "train s"]
+    """Markdown: per model and budget, the mean over seeds (range in brackets) and each seed's spread."""
+    head = ["model", "budget", "accuracy", "mean tokens", "rel. error", "over budget (max)", "spread", "per seed"]
     lines = ["| " + " | ".join(head) + " |", "|---" * len(head) + "|"]
-    for label, res in summary["results"].items():
+    for label, res in summary["mean"].items():
+        per_seed = " / ".join(f"{x:.2f}" for x in res["spreads"])
         for r in res["rows"]:
-            spread = "–" if res["dial_spread"] is None else f"{res['dial_spread']:.2f}"
-            lines.append(
-                f"| {label} | {r['budget']} | {r['accuracy']:.3f} | {r['mean_tokens']:.1f} | {r['rel_error']:.3f} | "
-                f"{r['over_budget_max']:.3f} | {spread} | {res['train_seconds']:.0f} |"
-            )
+            cells = [
+                f"{r[f]:.{1 if f == 'mean_tokens' else 3}f} ({r[f + '_range']:.{1 if f == 'mean_tokens' else 3}f})"
+                for f in FIGURES
+            ]
+            spread = f"{res['dial_spread']:.2f} ({res['dial_spread_range']:.2f})"
+            lines.append(f"| {label} | {r['budget']} | " + " | ".join(cells) + f" | {spread} | {per_seed} |")
     return "\n".join(lines)
 
 
@@ -366,19 +395,18 @@ def markdown(summary: dict[str, Any]) -> str:
         f"arm `curriculum`: l1lite's adaptive schedule starting around {s['natural']} tokens.",
         "",
         f"LCPO alphas scaled to the toy's budgets of tens of tokens: alpha_exact {s['alpha_exact']} (paper 0.0003), "
-        f"alpha_max {s['alpha_max']} (paper 0.001), delta 0.5. Evaluation: {s['eval_problems']} held-out problems "
-        f"x {s['samples']} sample(s), T={s['eval_temperature']}, top-p {s['eval_top_p']}; budget sentence in the "
-        "prompt, nothing enforced; *over budget* is measured with the max-mode sentence.",
+        f"alpha_max {s['alpha_max']} (paper 0.001), delta 0.5. Evaluation per seed: {s['eval_problems']} held-out "
+        f"problems x {s['samples']} sample(s), T={s['eval_temperature']}, top-p {s['eval_top_p']}; budget sentence "
+        "in the prompt, nothing enforced; *over budget* is measured with the max-mode sentence.",
         "",
-        f"Training budget {summary['minutes']} min; training took {summary['training_seconds']:.0f} s, "
-        f"the whole run {summary['total_seconds']:.0f} s.",
+        f"Seeds {s['seeds']}, every planned step run; the whole run took {summary['total_seconds']:.0f} s "
+        "(" + ", ".join(f"seed {k}: {v['seconds']:.0f} s" for k, v in summary["seeds"].items()) + ").",
         "",
-        "## Results",
+        "## Results (mean over seeds, range in brackets)",
         "",
         table(summary),
         "",
-        "Dial spread = mean length at the largest budget / at the smallest (exact mode). *train s*: warm-up for "
-        "`warmup`, the two GRPO stages for an arm (the warm-up is shared).",
+        "Dial spread = mean length at the largest budget / at the smallest (exact mode).",
         "",
         "## Goal (<= 5% mean relative length error at every budget, spread >= 3.6, accuracy >= warm-up)",
         "",
@@ -391,25 +419,17 @@ def markdown(summary: dict[str, Any]) -> str:
             f"| {arm} | {g['max_rel_error']:.3f} | {g['dial_spread']:.2f} | {g['accuracy']:.3f} | "
             f"{g['warmup_accuracy']:.3f} | {'yes' if ok else 'no'} |"
         )
-    stages = [
-        f"- {arm}/{stage}: {t['steps_done']}/{t['steps_planned']} steps in {t['wall_seconds']:.0f} s"
-        for arm in ARMS
-        for stage, t in summary["results"][arm]["train"].items()
-    ]
-    lines += ["", "## Training stages", "", *stages, "", "## Plots", ""]
-    lines += ["![length vs budget, exact](plots-exact/length.png)", "![length vs budget, max](plots-max/length.png)"]
-    lines += ["![relative length error](plots-exact/length_error.png)", "![accuracy](plots-exact/accuracy.png)"]
+    first = next(iter(summary["seeds"]))
+    lines += ["", f"## Plots (seed {first})", ""]
+    lines += [f"![length vs budget, exact](seed-{first}/plots-exact/length.png)"]
+    lines += [f"![length vs budget, max](seed-{first}/plots-max/length.png)"]
     return "\n".join(lines) + "\n"
 
 
-def write_outputs(summary: dict[str, Any], out: Path) -> None:
-    """summary.json, report.md and the before/after plots (l1lite.report over the eval folders)."""
+def write_plots(results: dict[str, Any], out: Path) -> None:
+    """Before/after plots of one seed (l1lite.report over its eval folders) in ``out/plots-{exact,max}``."""
     from l1lite.report import load_run, write_report
 
     for mode in ("exact", "max"):
-        runs = [load_run(out / "eval" / f"{label}-{mode}") for label in summary["results"]]
+        runs = [load_run(out / "eval" / f"{label}-{mode}") for label in results]
         write_report(runs, out / f"plots-{mode}", force=True)
-    with atomic_path(out / SUMMARY, force=True) as tmp:
-        tmp.write_text(json.dumps(summary, indent=1) + "\n")
-    with atomic_path(out / REPORT, force=True) as tmp:
-        tmp.write_text(markdown(summary))
