@@ -172,6 +172,7 @@ class EvalConfig:
     seed: int = 0
     max_tokens: int = 7168  # cap on generated tokens (thinking + answer); leave room to measure overshoot
     wait: int = 2  # forcing: most "Wait" insertions
+    batch_size: int = 1  # transformers: prompt/none samples per batched call (rows then depend on it); 1: one by one
 
 
 def _check_type(value: Any, hint: Any, where: str) -> Any:

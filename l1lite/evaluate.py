@@ -13,6 +13,11 @@ Strategies; every sample is keyed by (problem id, strategy, budget, mode, sample
 
 Lengths are counted with the model's tokenizer: ``tokens`` is every generated token (the paper's n_y),
 ``thinking_tokens`` only those before ``</think>`` (what llama.cpp and vLLM budgets count); both are reported.
+
+``batch_size`` N > 1 (backends that declare ``batched``: transformers) cuts the plan's ``prompt`` and ``none``
+keys of each (strategy, budget, mode) into batches of up to N, each generated in one call seeded by its first
+key's sample seed (the row's ``seed``; ``seconds`` is the batch's time shared out): a row depends on the batch
+size, and is the same whether or not the run was interrupted. ``forcing`` stays one sample at a time.
 """
 
 from __future__ import annotations
@@ -20,22 +25,29 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import logging
 import os
 import statistics
 import time
 from collections import defaultdict
 from dataclasses import replace
+from itertools import groupby
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from l1lite.config import ConfigError, EvalConfig, from_dict, load_yaml, to_dict
+from l1lite.config import ConfigError, EvalConfig, PromptConfig, from_dict, load_yaml, to_dict
 from l1lite.files import atomic_path
 from l1lite.results import CONFIG, RESULTS, SUMMARY, Key, plan, read_results, row_key, select
+
+if TYPE_CHECKING:
+    from l1lite.inference import Budget, GenerationResult, Sampling
 
 STRATEGIES = ("prompt", "forcing", "none")
 MODES = ("exact", "max")
 # settings that may change between an interrupted run and its resume (they only add or select samples)
 RESUMABLE = ("out", "budgets", "strategies", "samples", "data.limit")
+
+log = logging.getLogger(__name__)
 
 
 def check_config(cfg: EvalConfig) -> None:
@@ -51,7 +63,7 @@ def check_config(cfg: EvalConfig) -> None:
         raise ConfigError(f"eval.strategies must be distinct names from {', '.join(STRATEGIES)}, got {cfg.strategies}")
     if cfg.mode not in MODES:
         raise ConfigError(f"eval.mode must be one of {', '.join(MODES)}, got {cfg.mode!r}")
-    for name in ("samples", "max_tokens", "n_ctx"):
+    for name in ("samples", "max_tokens", "n_ctx", "batch_size"):
         if getattr(cfg, name) < 1:
             raise ConfigError(f"eval.{name} must be >= 1, got {getattr(cfg, name)}")
     if cfg.temperature < 0 or not 0 < cfg.top_p <= 1:
@@ -156,14 +168,13 @@ def _prepare_out(cfg: EvalConfig, force: bool) -> Path:
     return out
 
 
-def _generate(backend, question: str, key: Key, cfg: EvalConfig, seed: int):
-    from l1lite.inference import Budget, Sampling, generate
+def _request(key: Key, cfg: EvalConfig) -> tuple[Budget, PromptConfig]:
+    """The ``Budget`` and prompt templates of a key's strategy."""
+    from l1lite.inference import Budget
 
     _, strategy, budget, mode, _ = key
-    sampling = Sampling(temperature=cfg.temperature, top_p=cfg.top_p, seed=seed)
     if strategy == "prompt":
-        prompted = Budget(budget, mode, max_tokens=cfg.max_tokens)
-        return generate(backend, question, prompted, sampling, prompt_cfg=cfg.prompt)
+        return Budget(budget, mode, max_tokens=cfg.max_tokens), cfg.prompt
     if strategy == "forcing":
         forcing = Budget(
             budget,
@@ -173,18 +184,58 @@ def _generate(backend, question: str, key: Key, cfg: EvalConfig, seed: int):
             wait=cfg.wait,
             max_tokens=cfg.max_tokens,
         )
-        no_sentence = replace(cfg.prompt, exact_template="", max_template="")  # no budget sentence
-        return generate(backend, question, forcing, sampling, prompt_cfg=no_sentence)
-    return generate(backend, question, Budget(None, mode, max_tokens=cfg.max_tokens), sampling, prompt_cfg=cfg.prompt)
+        return forcing, replace(cfg.prompt, exact_template="", max_template="")  # no budget sentence
+    return Budget(None, mode, max_tokens=cfg.max_tokens), cfg.prompt
+
+
+def _sampling(cfg: EvalConfig, seed: int) -> Sampling:
+    from l1lite.inference import Sampling
+
+    return Sampling(temperature=cfg.temperature, top_p=cfg.top_p, seed=seed)
+
+
+def _units(keys: list[Key], cfg: EvalConfig, size: int) -> list[tuple[list[Key], bool]]:
+    """The plan cut into what is generated together: (keys, batched); batches of ``size`` where enforce is none."""
+    units = []
+    for _, run in groupby(keys, key=lambda k: k[1:4]):
+        run = list(run)
+        if size > 1 and _request(run[0], cfg)[0].enforce == "none":
+            units += [(run[i : i + size], True) for i in range(0, len(run), size)]
+        else:
+            units += [([k], False) for k in run]
+    return units
 
 
 def _sample(backend, problem: dict[str, str], key: Key, cfg: EvalConfig, grader: str) -> dict[str, Any]:
     """Generate and grade one sample: its results.jsonl row."""
-    from l1lite.rewards import is_correct
+    from l1lite.inference import generate
 
     seed = sample_seed(cfg.seed, key)
+    budget, prompt_cfg = _request(key, cfg)
     start = time.perf_counter()
-    res = _generate(backend, problem["question"], key, cfg, seed)
+    res = generate(backend, problem["question"], budget, _sampling(cfg, seed), prompt_cfg=prompt_cfg)
+    return _row(problem, key, seed, res, time.perf_counter() - start, grader)
+
+
+def _batch(backend, problems: list[dict[str, str]], keys: list[Key], cfg: EvalConfig, grader: str) -> list[dict]:
+    """Generate the samples of ``keys`` (one strategy, budget and mode) in one batched call: their rows."""
+    from l1lite.inference import generate_batch
+
+    seed = sample_seed(cfg.seed, keys[0])
+    budget, prompt_cfg = _request(keys[0], cfg)
+    start = time.perf_counter()
+    questions = [p["question"] for p in problems]
+    results = generate_batch(backend, questions, budget, _sampling(cfg, seed), prompt_cfg=prompt_cfg)
+    share = (time.perf_counter() - start) / len(keys)
+    return [_row(p, k, seed, res, share, grader) for p, k, res in zip(problems, keys, results, strict=True)]
+
+
+def _row(
+    problem: dict[str, str], key: Key, seed: int, res: GenerationResult, seconds: float, grader: str
+) -> dict[str, Any]:
+    """The results.jsonl row of one graded sample."""
+    from l1lite.rewards import is_correct
+
     return {
         "id": key[0],
         "strategy": key[1],
@@ -200,7 +251,7 @@ def _sample(backend, problem: dict[str, str], key: Key, cfg: EvalConfig, grader:
         "answer_tokens": res.answer_tokens,
         "finish_reason": res.finish_reason,
         "waits": res.waits,
-        "seconds": round(time.perf_counter() - start, 4),
+        "seconds": round(seconds, 4),
         "text": res.text,
     }
 
@@ -208,8 +259,9 @@ def _sample(backend, problem: dict[str, str], key: Key, cfg: EvalConfig, grader:
 def evaluate(cfg: EvalConfig, force: bool = False, progress: bool = True) -> dict[str, Any]:
     """Run (or resume) an eval into ``cfg.out`` and write summary.json, report.md and the plots.
 
-    Samples already in results.jsonl are skipped; each new one is appended and flushed as it finishes.
-    Returns the summary.
+    Samples already in results.jsonl are skipped; new ones are appended and flushed as each sample (or batch,
+    see ``batch_size`` above) finishes. A batch with a sample left to do is generated whole; only the samples
+    left are written. Returns the summary.
     """
     check_config(cfg)
     from tqdm import tqdm
@@ -233,15 +285,24 @@ def evaluate(cfg: EvalConfig, force: bool = False, progress: bool = True) -> dic
         from l1lite.inference import load_backend
 
         backend = load_backend(cfg.model, cfg.adapter, cfg.endpoint, cfg.tokenizer, n_ctx=cfg.n_ctx, seed=cfg.seed)
+        size = cfg.batch_size if backend.batched else 1
+        if size < cfg.batch_size:
+            log.warning("%s generates one sample at a time: --batch-size ignored", type(backend).__name__)
         bar = tqdm(total=len(keys), initial=len(keys) - len(pending), unit="sample", desc="eval", disable=not progress)
         try:
             with results.open("a", encoding="utf-8") as f:
-                for key in pending:
-                    row = _sample(backend, by_id[key[0]], key, cfg, grader)
-                    f.write(json.dumps(row, ensure_ascii=False) + "\n")
+                for unit, batched in _units(keys, cfg, size):
+                    if all(k in done for k in unit):
+                        continue
+                    if batched:
+                        rows = _batch(backend, [by_id[k[0]] for k in unit], unit, cfg, grader)
+                    else:
+                        rows = [_sample(backend, by_id[unit[0][0]], unit[0], cfg, grader)]
+                    new = [r for r in rows if row_key(r) not in done]
+                    f.write("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in new))
                     f.flush()
                     os.fsync(f.fileno())
-                    bar.update()
+                    bar.update(len(new))
         finally:
             bar.close()
             backend.close()
@@ -304,6 +365,7 @@ FLAGS = {
     "seed": "seed",
     "max_tokens": "max_tokens",
     "wait": "wait",
+    "batch_size": "batch_size",
 }
 
 
@@ -362,6 +424,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, help="run seed; per-sample seeds derive from it (default 0)")
     parser.add_argument("--max-tokens", type=int, help="cap on generated tokens (default 7168)")
     parser.add_argument("--wait", type=int, help="forcing: most 'Wait' insertions (default 2)")
+    parser.add_argument(
+        "--batch-size",
+        type=int,
+        help="transformers: generate prompt/none samples N at a time in one batched call, seeded per batch, so "
+        "rows depend on N (default 1: one by one)",
+    )
     parser.add_argument("--out", help="output folder (default runs/eval); an existing one is resumed")
     parser.add_argument("--force", action="store_true", help="discard earlier results in --out and start over")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")

@@ -10,7 +10,7 @@ What each module owns:
   transformers (HF folder, optional PEFT adapter), an OpenAI-compatible server (llama.cpp's server,
   Ollama's ``/v1``, vLLM) fed a prompt rendered locally, or chat-only without a tokenizer.
 - ``load``: ``load_backend``, which picks the backend a path or endpoint means.
-- ``budget``: ``generate`` and the enforcement algorithm (none / cap / forcing).
+- ``budget``: ``generate`` and the enforcement algorithm (none / cap / forcing); ``generate_batch``.
 - ``cli``: ``l1lite generate`` and the options it shares with ``chat`` (``l1lite chat``).
 
 Dependencies point one way: types <- base <- backends <- load <- cli <- chat, and base <- budget <- cli;
@@ -18,7 +18,7 @@ budget never imports a concrete backend, and nothing but ``chat`` imports ``cli`
 """
 
 from l1lite.inference.base import Backend
-from l1lite.inference.budget import generate
+from l1lite.inference.budget import generate, generate_batch
 from l1lite.inference.hf import TransformersBackend
 from l1lite.inference.llama_cpp import LlamaCppBackend
 from l1lite.inference.load import load_backend
@@ -38,5 +38,6 @@ __all__ = [
     "Sampling",
     "TransformersBackend",
     "generate",
+    "generate_batch",
     "load_backend",
 ]

@@ -146,10 +146,12 @@ class Backend:
     """Raw-prompt completion with the model's chat template and token counter, or chat only.
 
     A backend with ``chat_only = False`` (the default) has a ``vocab`` and implements ``complete``; one
-    with ``chat_only = True`` implements ``chat`` instead, and counts no tokens.
+    with ``chat_only = True`` implements ``chat`` instead, and counts no tokens. One that declares
+    ``batched = True`` also implements ``complete_batch``.
     """
 
     chat_only: ClassVar[bool] = False
+    batched: ClassVar[bool] = False
     vocab: Vocab
 
     def __init__(self, seed: int = 0) -> None:
@@ -178,6 +180,14 @@ class Backend:
             stop: strings that end the completion (not included in its text).
             sampling: how tokens are drawn; its ``seed`` is set.
             on_text: receives the text as it is generated.
+        """
+        raise NotImplementedError
+
+    def complete_batch(self, prompts: list[str], max_tokens: int, sampling: Sampling) -> list[Completion]:
+        """Continue each raw prompt in one batched call; each row ends at its own end of sequence or ``max_tokens``.
+
+        No stop strings. One random stream draws for every row, seeded by ``sampling.seed`` (set): a row depends
+        on the whole batch, not only on its prompt and the seed.
         """
         raise NotImplementedError
 

@@ -10,6 +10,8 @@ tokenizer (special tokens parsed, none added). For ordinary text this is the num
 ids; it is also what the cap is enforced against, so ``thinking_tokens <= budget`` always holds
 (a rare re-tokenization that comes out longer than the generated ids is trimmed at the end).
 Every backend drops invalid UTF-8 byte sequences from the output, as llama.cpp does.
+``generate_batch`` answers several questions in one batched call of a backend that declares ``batched``
+(``enforce="none"`` only), counted the same way.
 
 Works on the ``Backend`` interface only: must not import a concrete backend or the CLI.
 """
@@ -190,3 +192,34 @@ def generate(
     room = budget.max_tokens - backend.count_tokens(head)
     done = backend.complete(prompt + head, room, [], replace(sampling, seed=seed + phases), on_text)
     return _result(backend, head + done.text, done.finish_reason, budget, waits)
+
+
+def generate_batch(
+    backend: Backend,
+    questions: list[str],
+    budget: Budget,
+    sampling: Sampling,
+    *,
+    prompt_cfg: PromptConfig | None = None,
+) -> list[GenerationResult]:
+    """Answer each of ``questions`` (repeats allowed: several samples) under ``budget``'s prompt in one batched call.
+
+    One random stream draws for the whole batch, seeded by ``sampling.seed``: a result depends on the batch it
+    was generated in, so results are reproducible for the same batches only.
+
+    Args:
+        backend: a backend that declares ``batched`` (see ``Backend.complete_batch``).
+        questions: the users' questions, one result each, in order.
+        budget: the thinking budget (``budget=None``: no budget sentence) and ``max_tokens``; ``enforce`` must be
+            ``"none"`` (no stop strings but the end of sequence).
+        sampling: temperature, top-p, logit bias and the batch's seed (None: the backend's next seed).
+        prompt_cfg: the budget sentence's templates (default: ``PromptConfig()``).
+    """
+    if not backend.batched or budget.enforce != "none":
+        raise ConfigError(f"batched generation needs a batched backend and enforce none, got {budget.enforce}")
+    cfg = prompt_cfg or PromptConfig()
+    rendered = [backend.render(prompts.messages(q, budget.budget, budget.mode, cfg)) for q in questions]
+    seed = backend.next_seed() if sampling.seed is None else sampling.seed
+    backend.reset()
+    done = backend.complete_batch(rendered, budget.max_tokens, replace(sampling, seed=seed))
+    return [_result(backend, d.text, d.finish_reason, budget, 0) for d in done]
