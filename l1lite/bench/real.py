@@ -28,6 +28,7 @@ from l1lite.config import ConfigError
 from l1lite.files import atomic_path
 
 SUMMARY = "summary.json"
+SEED_RESULT = "result.json"  # one finished seed; a rerun into the same --out keeps it
 REPORT = "report.md"
 LABELS = ("base", "trained")
 MODES = ("exact", "max")
@@ -128,7 +129,7 @@ def measure(s: RealSettings, folder: Path, label: str, seed: int, data: Path, ad
     exact, maxed = _rows(folder / f"{label}-exact"), _rows(folder / f"{label}-max")
     lo, hi = min(s.budgets), max(s.budgets)
     rows = {
-        b: {
+        str(b): {
             "accuracy": exact[b]["accuracy"],
             "mean_tokens": exact[b]["mean_tokens"],
             "rel_error": exact[b]["rel_error"],
@@ -138,7 +139,7 @@ def measure(s: RealSettings, folder: Path, label: str, seed: int, data: Path, ad
         }
         for b in s.budgets
     }
-    spread = rows[hi]["mean_tokens"] / rows[lo]["mean_tokens"] if rows[lo]["mean_tokens"] else None
+    spread = rows[str(hi)]["mean_tokens"] / rows[str(lo)]["mean_tokens"] if rows[str(lo)]["mean_tokens"] else None
     return {"rows": rows, "dial_spread": spread, "eval_seconds": round(seconds, 1)}
 
 
@@ -151,6 +152,10 @@ def run_bench(out: str | Path, s: RealSettings | None = None, force: bool = Fals
         raise ConfigError(f"budgets {s.budgets} must span 4x")
     if (out / SUMMARY).exists() and not force:
         raise ConfigError(f"{out / SUMMARY} exists; use another --out or --force")
+    if force and out.exists():
+        import shutil
+
+        shutil.rmtree(out)
     start = time.time()
     train_rows = arithmetic_problems(s.train_problems, 0)
     eval_rows = arithmetic_problems(s.eval_problems, 1, exclude={r["problem"] for r in train_rows})
@@ -159,6 +164,9 @@ def run_bench(out: str | Path, s: RealSettings | None = None, force: bool = Fals
     seeds: dict[str, Any] = {}
     for seed in s.seeds:
         folder = out / f"seed-{seed}"
+        if (folder / SEED_RESULT).is_file():  # finished earlier (or by a run of this seed alone): keep it
+            seeds[str(seed)] = json.loads((folder / SEED_RESULT).read_text())
+            continue
         folder.mkdir(parents=True, exist_ok=True)
         result: dict[str, Any] = {"base": measure(s, folder, "base", seed, eval_data, None)}
         overrides = [
@@ -173,7 +181,9 @@ def run_bench(out: str | Path, s: RealSettings | None = None, force: bool = Fals
         result["train"] = json.loads((folder / "train" / "summary.json").read_text())
         adapter = folder / "train" / "adapter"
         result["trained"] = measure(s, folder, "trained", seed, eval_data, adapter)
-        seeds[str(seed)] = result
+        with atomic_path(folder / SEED_RESULT, force=True) as tmp:
+            tmp.write_text(json.dumps(result, indent=1) + "\n")
+        seeds[str(seed)] = json.loads((folder / SEED_RESULT).read_text())
     summary = {
         "settings": asdict(s),
         "total_seconds": round(time.time() - start, 1),
@@ -190,22 +200,22 @@ def aggregate(seeds: dict[str, Any], budgets: list[int]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for label in LABELS:
         runs = [seeds[k][label] for k in seeds]
-        rows = {}
+        rows: dict[str, dict[str, float]] = {}
         for b in budgets:
-            rows[b] = {}
+            rows[str(b)] = {}
             for f in figures:
-                values = [r["rows"][b][f] if b in r["rows"] else r["rows"][str(b)][f] for r in runs]
-                rows[b][f] = statistics.fmean(values)
-                rows[b][f"{f}_range"] = max(values) - min(values)
+                values = [r["rows"][str(b)][f] for r in runs]
+                rows[str(b)][f] = statistics.fmean(values)
+                rows[str(b)][f"{f}_range"] = max(values) - min(values)
         spreads = [r["dial_spread"] or 0.0 for r in runs]
         out[label] = {
             "rows": rows,
             "dial_spread": statistics.fmean(spreads),
             "dial_spread_range": max(spreads) - min(spreads),
         }
-    base_acc = statistics.fmean(out["base"]["rows"][b]["accuracy"] for b in budgets)
-    trained_acc = statistics.fmean(out["trained"]["rows"][b]["accuracy"] for b in budgets)
-    worst = max(out["trained"]["rows"][b]["rel_error"] for b in budgets)
+    base_acc = statistics.fmean(out["base"]["rows"][str(b)]["accuracy"] for b in budgets)
+    trained_acc = statistics.fmean(out["trained"]["rows"][str(b)]["accuracy"] for b in budgets)
+    worst = max(out["trained"]["rows"][str(b)]["rel_error"] for b in budgets)
     out["goal"] = {
         "spread": out["trained"]["dial_spread"],
         "spread_ok": out["trained"]["dial_spread"] >= 3.0,
