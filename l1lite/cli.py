@@ -12,6 +12,7 @@ from l1lite.config import ConfigError
 COMMANDS = {
     "tiny-model": ("l1lite.tiny", "build the offline tiny Qwen2 model and R1-style tokenizer"),
     "demo": ("l1lite.demo", "run the whole pipeline on the tiny model (CPU, offline)"),
+    "presets": ("l1lite.presets", "list the shipped training presets (names for --config) or print one"),
     "train": ("l1lite.train", "GRPO training with LCPO rewards and a target-length curriculum"),
     "curriculum": ("l1lite.preview", "preview a target-length schedule"),
     "export": ("l1lite.export.cli", "merge a LoRA adapter and export GGUF + Ollama Modelfile"),

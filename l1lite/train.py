@@ -125,7 +125,7 @@ def train(cfg: TrainConfig, resume: bool | str = False, callbacks: list | None =
 
 def add_arguments(parser) -> None:
     """CLI: ``l1lite train --config FILE [--set k=v ...] [--resume [CHECKPOINT]]``."""
-    parser.add_argument("--config", help="YAML training config (see configs/)")
+    parser.add_argument("--config", help="training config: a YAML path or a shipped preset name (l1lite presets)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--resume", nargs="?", const=True, default=False, metavar="CHECKPOINT")
 

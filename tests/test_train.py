@@ -147,3 +147,21 @@ def test_kill_9_then_resume_continues_exactly(tiny_model_dir, tmp_path):
     assert summary["global_step"] == 5 and summary["resumed_from"] == str(cut / f"checkpoint-{last}")
     assert _by_step(rec) == _by_step(tmp_path / "full.jsonl")
     assert summary["curriculum"] == json.loads((full / "summary.json").read_text())["curriculum"]
+
+
+@pytest.mark.slow
+def test_demo_preset_trains_as_given_from_an_empty_directory(tmp_path):
+    work = tmp_path / "work"
+    work.mkdir()
+    env = {**os.environ, "L1LITE_CACHE": str(tmp_path / "cache")}  # l1lite:tiny is built there on first use
+    proc = subprocess.run(
+        [sys.executable, "-m", "l1lite.cli", "train", "--config", "demo-cpu"],
+        cwd=work,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert (work / "runs" / "demo-cpu" / "adapter" / "adapter_model.safetensors").is_file()
+    assert (tmp_path / "cache" / "tiny" / "config.json").is_file()
