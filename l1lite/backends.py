@@ -22,10 +22,15 @@ def cuda_available() -> bool:
     return torch.cuda.is_available()
 
 
-def choose(requested: str = "auto") -> tuple[str, str]:
-    """Resolve ``requested`` to a backend name and the reason for it."""
+def check_backend(requested: str) -> None:
+    """Raise :class:`ConfigError` unless ``requested`` is a backend name; imports nothing."""
     if requested not in BACKENDS:
         raise ConfigError(f"unknown model.backend '{requested}' (choose from {', '.join(BACKENDS)})")
+
+
+def choose(requested: str = "auto") -> tuple[str, str]:
+    """Resolve ``requested`` to a backend name and the reason for it (imports Unsloth when it is a candidate)."""
+    check_backend(requested)
     from l1lite import unsloth_adapter
 
     if requested == "unsloth":

@@ -46,6 +46,18 @@ def _is_local(spec: str) -> bool:
     return spec.startswith("l1lite:") or Path(spec).suffix.lower() in LOCAL_FORMATS or Path(spec).is_file()
 
 
+def check_data(cfg: DataConfig) -> None:
+    """Raise :class:`ConfigError` for a data section no load could use (preset, local file, limits); reads no rows."""
+    if cfg.preset is not None and cfg.preset not in PRESETS:
+        raise ConfigError(f"unknown data.preset '{cfg.preset}' (valid: {', '.join(PRESETS)})")
+    if _is_local(cfg.dataset):
+        _local_file(cfg.dataset)
+    if cfg.limit is not None and cfg.limit < 1:
+        raise ConfigError(f"data.limit must be >= 1 (or null for all problems), got {cfg.limit}")
+    if cfg.max_prompt_tokens < 1:
+        raise ConfigError(f"data.max_prompt_tokens must be >= 1, got {cfg.max_prompt_tokens}")
+
+
 def load_source(cfg: DataConfig) -> datasets.Dataset:
     """The raw dataset named by ``cfg.dataset`` (for local files ``cfg.split`` is ignored)."""
     if _is_local(cfg.dataset):
@@ -129,9 +141,7 @@ Extractor = Callable[[dict[str, Any]], tuple[str, str | None]]
 
 
 def _extractor(preset: str, cfg: DataConfig, columns: list[str], where: str) -> Extractor:
-    """Row -> (question, answer or None to drop) for ``preset``, honouring explicit field names."""
-    if preset not in PRESETS:
-        raise ConfigError(f"unknown data.preset '{preset}' (valid: {', '.join(PRESETS)})")
+    """Row -> (question, answer or None to drop) for ``preset`` (checked or guessed), honouring explicit fields."""
     q_default = {"gsm8k": "question", "choice": "question", "aime": ("problem", "Problem")}.get(preset, "problem")
     q_col = _require(columns, cfg.question_field or q_default, where)
     if cfg.answer_field:
@@ -178,6 +188,7 @@ def load_problems(
     with the largest budget, default the curriculum's ``hi``) are dropped and counted in the log.
     ``cfg.limit`` keeps the first N problems that pass.
     """
+    check_data(cfg)
     raw = load_source(cfg)
     columns = list(raw.column_names)
     where = cfg.dataset

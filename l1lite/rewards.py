@@ -16,6 +16,7 @@ from l1lite.r1 import split_thinking
 __all__ = [
     "REWARDS",
     "build_reward_funcs",
+    "check_reward",
     "completion_text",
     "extract_boxed",
     "is_correct",
@@ -139,15 +140,21 @@ REWARDS: dict[str, Callable[[RewardConfig], Callable[..., list[float]]]] = {
 }
 
 
-def build_reward_funcs(cfg: RewardConfig) -> list[Callable[..., list[float]]]:
-    """TRL reward callables for ``cfg``: the LCPO reward, the format reward if weighted, then cfg.custom."""
+def check_reward(cfg: RewardConfig) -> None:
+    """Raise :class:`ConfigError` for an unusable reward section (mode, limits, grader, custom rewards)."""
     if cfg.mode not in MODES:
         raise ConfigError(f"reward.mode '{cfg.mode}' is not one of {', '.join(MODES)}")
     if cfg.timeout_s <= 0 or cfg.max_answer_chars <= 0:
         raise ConfigError("reward.timeout_s and reward.max_answer_chars must be positive")
     check_grader(cfg.grader)
+    for spec in cfg.custom:
+        load_callable(spec, "reward.custom")
+
+
+def build_reward_funcs(cfg: RewardConfig) -> list[Callable[..., list[float]]]:
+    """TRL reward callables for ``cfg``: the LCPO reward, the format reward if weighted, then cfg.custom."""
+    check_reward(cfg)
     funcs = [REWARDS[f"lcpo_{cfg.mode}"](cfg)]
     if cfg.format_weight:
         funcs.append(REWARDS["format"](cfg))
-    funcs += [load_callable(spec, "reward.custom") for spec in cfg.custom]
-    return funcs
+    return funcs + [load_callable(spec, "reward.custom") for spec in cfg.custom]
