@@ -1,6 +1,8 @@
 """Model backends for training: ``unsloth`` (CUDA), ``bnb`` (4-bit nf4 + PEFT), ``plain`` (full precision + PEFT).
 
 ``choose`` picks one automatically with a reason; ``load`` returns ``(peft_model, tokenizer)``.
+Owns the backend names and their check and the nf4 quantization (export's dequantized merge reuses it).
+Unsloth is imported only through :mod:`l1lite.unsloth_adapter`; must not import TRL, data, training or export.
 """
 
 from __future__ import annotations

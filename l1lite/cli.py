@@ -1,4 +1,8 @@
-"""The ``l1lite`` command: a thin dispatcher to each stage's ``add_arguments`` / ``run``."""
+"""The ``l1lite`` command: a thin dispatcher to each stage's ``add_arguments`` / ``run``.
+
+Owns the command table and exit code 2 with a one-line message for a :class:`ConfigError`. Imports a
+command's module only when that command runs (or shows its help); no module imports it.
+"""
 
 from __future__ import annotations
 

@@ -1,7 +1,9 @@
 """Load math / multiple-choice problems into one shape: string columns ``id``, ``question``, ``answer``.
 
-Sources: a hub id, a local .jsonl/.json/.parquet/.csv file, or ``l1lite:math-small`` (shipped).
-Presets map each dataset's columns; see :data:`PRESETS`.
+Sources: a hub id, a local .jsonl/.json/.parquet/.csv file, or ``l1lite:math-small`` (shipped in
+``l1lite.assets``). Owns the dataset presets (:data:`PRESETS`, each mapping a dataset's columns), the data
+section's check (:func:`check_data`) and the prompt-length filter. Imports config, grading, prompts and r1;
+must not import TRL, training, inference or evaluation.
 """
 
 from __future__ import annotations
@@ -187,6 +189,16 @@ def load_problems(
     With a tokenizer, prompts longer than ``cfg.max_prompt_tokens`` (rendered through the chat template
     with the largest budget, default the curriculum's ``hi``) are dropped and counted in the log.
     ``cfg.limit`` keeps the first N problems that pass.
+
+    Args:
+        cfg (`DataConfig`):
+            The source, preset, column names, split, limit and prompt length cap.
+        tokenizer (*optional*, defaults to `None`):
+            The model's HF tokenizer; without one no prompt is dropped for its length.
+        prompt_cfg (`PromptConfig` or `None`, *optional*, defaults to `None`):
+            Budget prompt wording used to measure the prompts (`None`: the paper's).
+        max_budget (`int` or `None`, *optional*, defaults to `None`):
+            The budget written into the measured prompts (`None`: ``CurriculumConfig().hi``).
     """
     check_data(cfg)
     raw = load_source(cfg)

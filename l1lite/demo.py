@@ -1,4 +1,8 @@
-"""``l1lite demo``: the whole pipeline on the offline tiny model, on CPU, in a few minutes."""
+"""``l1lite demo``: the whole pipeline on the offline tiny model, on CPU, in a few minutes.
+
+Owns only the order of the steps and the printout; each step is a stage's public function (tiny, train,
+export, inference) and the training config is the shipped preset ``demo-cpu``. No module imports it.
+"""
 
 from __future__ import annotations
 

@@ -13,6 +13,10 @@ Strategies; every sample is keyed by (problem id, strategy, budget, mode, sample
 
 Lengths are counted with the model's tokenizer: ``tokens`` is every generated token (the paper's n_y),
 ``thinking_tokens`` only those before ``</think>`` (what llama.cpp and vLLM budgets count); both are reported.
+
+Owns the eval run: its config check, the per-sample seeds, the metrics and ``summary.json``. The folder's
+files are :mod:`l1lite.results`', the report :mod:`l1lite.report`'s, generation :mod:`l1lite.inference`'s.
+Must not import training or export.
 """
 
 from __future__ import annotations

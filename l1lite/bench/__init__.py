@@ -3,7 +3,7 @@
 - ``dial`` (:mod:`l1lite.bench.dial`): the toy task (:mod:`l1lite.bench.toy`) on a tiny model after a format
   warm-up (:mod:`l1lite.bench.warmup`), before and after LCPO.
 
-Nothing in the pipeline imports this package.
+Owns the ``l1lite bench`` command. It may import any stage; nothing in the pipeline imports this package.
 """
 
 from __future__ import annotations

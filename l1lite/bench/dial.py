@@ -13,6 +13,9 @@ Pipeline, built only from l1lite's own stages:
 
 What RL has to learn is to plan by the budget. The toy's budgets are tens of tokens, not thousands, so
 both LCPO alphas are scaled up (see ``DialSettings``).
+
+Owns the benchmark's settings, phases, goal and outputs (summary.json, report.md, the plot); the pipeline
+must not import it.
 """
 
 from __future__ import annotations
@@ -124,7 +127,22 @@ def _curriculum(s: DialSettings, arm: str, max_ratio: float) -> dict[str, Any]:
 
 
 def train_config(s: DialSettings, model: Path, data: Path, out: Path, arm: str, stage: str) -> TrainConfig:
-    """TrainConfig of one GRPO stage: ``exact`` from the warm-up model, ``dual`` continuing its adapter."""
+    """TrainConfig of one GRPO stage: ``exact`` from the warm-up model, ``dual`` continuing its adapter.
+
+    Args:
+        s (`DialSettings`):
+            The benchmark's settings.
+        model (`Path`):
+            The warm-up model folder (the base of both stages).
+        data (`Path`):
+            The toy training problems (``.jsonl``).
+        out (`Path`):
+            The benchmark folder; the stage trains into ``out/ARM/STAGE``.
+        arm (`str`):
+            ``"uniform"`` (the paper's targets) or ``"curriculum"`` (the adaptive schedule).
+        stage (`str`):
+            ``"exact"`` (LCPO-Exact) or ``"dual"`` (Exact/Max 50/50 from ``out/ARM/exact/adapter``).
+    """
     dual = stage == "dual"
     return from_dict(
         TrainConfig,
@@ -166,7 +184,22 @@ def train_config(s: DialSettings, model: Path, data: Path, out: Path, arm: str, 
 
 
 def eval_config(s: DialSettings, model: Path, adapter: Path | None, data: Path, out: Path, mode: str) -> EvalConfig:
-    """EvalConfig of one before/after measurement (budget sentence in the prompt, nothing enforced)."""
+    """EvalConfig of one before/after measurement (budget sentence in the prompt, nothing enforced).
+
+    Args:
+        s (`DialSettings`):
+            The benchmark's settings (budgets, samples, sampling, seed).
+        model (`Path`):
+            The HF model folder to evaluate.
+        adapter (`Path` or `None`):
+            A LoRA adapter on ``model``; `None` evaluates the model itself (before RL).
+        data (`Path`):
+            The toy evaluation problems (``.jsonl``).
+        out (`Path`):
+            The eval output folder.
+        mode (`str`):
+            Budget wording: ``"exact"`` (``Think for N tokens.``) or ``"max"`` (``Think for maximum N tokens.``).
+    """
     return from_dict(
         EvalConfig,
         {
@@ -228,6 +261,16 @@ def bench_dial(out: str | Path, s: DialSettings | None = None, minutes: float = 
     ``minutes`` bounds the training (warm-up and the four GRPO stages): each phase gets a share of what is
     left, by its planned steps, and stops early at its deadline (``steps_done`` in the summary says so).
     Evaluation comes on top and is timed separately.
+
+    Args:
+        out (`str` or `Path`):
+            Output folder: models, eval folders, ``summary.json``, ``report.md`` and the plot.
+        s (`DialSettings` or `None`, *optional*, defaults to `None`):
+            The benchmark's settings; `None` is the full run (:data:`QUICK` is the test-suite one).
+        minutes (`float`, *optional*, defaults to `15.0`):
+            Wall-clock budget of the training phases.
+        force (`bool`, *optional*, defaults to `False`):
+            Replace an earlier run in ``out``.
     """
     from transformers import AutoTokenizer
 
