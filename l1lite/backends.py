@@ -1,6 +1,8 @@
 """Model backends for training: ``unsloth`` (CUDA), ``bnb`` (4-bit nf4 + PEFT), ``plain`` (full precision + PEFT).
 
 ``choose`` picks one automatically with a reason; ``load`` returns ``(peft_model, tokenizer)``.
+Owns the backend names and their check and the nf4 quantization (export's dequantized merge reuses it).
+Unsloth is imported only through :mod:`l1lite.unsloth_adapter`; must not import TRL, data, training or export.
 """
 
 from __future__ import annotations
@@ -22,10 +24,15 @@ def cuda_available() -> bool:
     return torch.cuda.is_available()
 
 
-def choose(requested: str = "auto") -> tuple[str, str]:
-    """Resolve ``requested`` to a backend name and the reason for it."""
+def check_backend(requested: str) -> None:
+    """Raise :class:`ConfigError` unless ``requested`` is a backend name; imports nothing."""
     if requested not in BACKENDS:
         raise ConfigError(f"unknown model.backend '{requested}' (choose from {', '.join(BACKENDS)})")
+
+
+def choose(requested: str = "auto") -> tuple[str, str]:
+    """Resolve ``requested`` to a backend name and the reason for it (imports Unsloth when it is a candidate)."""
+    check_backend(requested)
     from l1lite import unsloth_adapter
 
     if requested == "unsloth":

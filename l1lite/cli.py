@@ -1,4 +1,8 @@
-"""The ``l1lite`` command: a thin dispatcher to each stage's ``add_arguments`` / ``run``."""
+"""The ``l1lite`` command: a thin dispatcher to each stage's ``add_arguments`` / ``run``.
+
+Owns the command table and exit code 2 with a one-line message for a :class:`ConfigError`. Imports a
+command's module only when that command runs (or shows its help); no module imports it.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +16,7 @@ from l1lite.config import ConfigError
 COMMANDS = {
     "tiny-model": ("l1lite.tiny", "build the offline tiny Qwen2 model and R1-style tokenizer"),
     "demo": ("l1lite.demo", "run the whole pipeline on the tiny model (CPU, offline)"),
+    "presets": ("l1lite.presets", "list the shipped training presets (names for --config) or print one"),
     "train": ("l1lite.train", "GRPO training with LCPO rewards and a target-length curriculum"),
     "curriculum": ("l1lite.preview", "preview a target-length schedule"),
     "export": ("l1lite.export.cli", "merge a LoRA adapter and export GGUF + Ollama Modelfile"),

@@ -1,7 +1,10 @@
-"""Typed, validated configuration: YAML files plus ``--set key.sub=value`` overrides.
+"""Typed, validated configuration: YAML files or shipped presets plus ``--set key.sub=value`` overrides.
 
-Every section is a dataclass; an unknown or misspelt key is a :class:`ConfigError`
-naming it, never silently ignored.
+Owns the config dataclasses, their key and type checks (an unknown or misspelt key is a
+:class:`ConfigError` naming it, never silently ignored), :class:`ConfigError` itself, and where a
+``--config`` value is read from: a YAML path, or the name of a preset shipped in the package
+``l1lite.configs`` (the repository's ``configs/`` folder). Checks of what a value means (reward modes,
+graders, schedulers, backends) belong to the stage that uses it. Imports no other l1lite module.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import re
 import types
 import typing
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +22,8 @@ import yaml
 
 PAPER_MODEL = "deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B"
 BUILTIN_DATASET = "l1lite:math-small"
+PRESETS_PACKAGE = "l1lite.configs"  # the repository's configs/ folder, shipped as package data
+PRESET_SUFFIX = ".yaml"
 
 
 class ConfigError(ValueError):
@@ -248,13 +254,35 @@ def apply_override(data: dict[str, Any], assignment: str) -> None:
     node[parts[-1]] = parse_yaml(raw) if raw.strip() else ""
 
 
+def presets() -> dict[str, str]:
+    """Shipped preset names (sorted) and each one's description: the first comment line of its YAML."""
+    found = {}
+    for entry in sorted(resources.files(PRESETS_PACKAGE).iterdir(), key=lambda e: e.name):
+        if entry.name.endswith(PRESET_SUFFIX):
+            comments = [line for line in entry.read_text().splitlines() if line.startswith("#")]
+            found[entry.name.removesuffix(PRESET_SUFFIX)] = comments[0].lstrip("#").strip() if comments else ""
+    return found
+
+
+def config_file(spec: str | Path) -> Path:
+    """The YAML file ``spec`` names: an existing file, else a shipped preset (``l1-exact`` or ``l1-exact.yaml``)."""
+    path = Path(spec).expanduser()
+    if path.is_file():
+        return path
+    name = str(spec).removesuffix(PRESET_SUFFIX)
+    if Path(name).name != name:  # a path with folders, not a preset name
+        raise ConfigError(f"config file not found: {path}")
+    shipped = presets()
+    if name not in shipped:
+        raise ConfigError(f"unknown preset '{name}' and no such file (shipped presets: {', '.join(shipped)})")
+    return Path(str(resources.files(PRESETS_PACKAGE).joinpath(name + PRESET_SUFFIX)))
+
+
 def load_yaml(path: str | Path | None) -> dict[str, Any]:
-    """Read a YAML mapping (an empty dict for None)."""
+    """Read a YAML mapping from a file or a shipped preset name (see :func:`config_file`); {} for None."""
     if path is None:
         return {}
-    p = Path(path)
-    if not p.is_file():
-        raise ConfigError(f"config file not found: {p}")
+    p = config_file(path)
     try:
         data = parse_yaml(p.read_text()) or {}
     except yaml.YAMLError as e:

@@ -6,8 +6,10 @@ Training prompts are numbered by *slot*: slot ``s`` is consumed at optimizer ste
 numpy Generator seeded by ``(seed, slot)`` inside the range the scheduler gives its step, so it is a
 function of the slot: repeated fetches and resumed runs draw the same targets.
 
-Pure scheduling: no transformers, datasets or TRL imports. The training side (``l1lite.schedule``) turns a
-:class:`Curriculum` into the trainer's dataset and callback; ``l1lite.preview`` is its command.
+Owns the schedulers, the curriculum section's check (:func:`validate`) and the state saved in checkpoints.
+Pure scheduling: imports only config; no transformers, datasets or TRL, and not the training side
+(``l1lite.schedule``, which turns a :class:`Curriculum` into the trainer's dataset and callback) or
+``l1lite.preview`` (its command).
 """
 
 from __future__ import annotations

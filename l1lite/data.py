@@ -1,7 +1,9 @@
 """Load math / multiple-choice problems into one shape: string columns ``id``, ``question``, ``answer``.
 
-Sources: a hub id, a local .jsonl/.json/.parquet/.csv file, or ``l1lite:math-small`` (shipped).
-Presets map each dataset's columns; see :data:`PRESETS`.
+Sources: a hub id, a local .jsonl/.json/.parquet/.csv file, or ``l1lite:math-small`` (shipped in
+``l1lite.assets``). Owns the dataset presets (:data:`PRESETS`, each mapping a dataset's columns), the data
+section's check (:func:`check_data`) and the prompt-length filter. Imports config, grading, prompts and r1;
+must not import TRL, training, inference or evaluation.
 """
 
 from __future__ import annotations
@@ -44,6 +46,18 @@ def _local_file(spec: str) -> Path:
 
 def _is_local(spec: str) -> bool:
     return spec.startswith("l1lite:") or Path(spec).suffix.lower() in LOCAL_FORMATS or Path(spec).is_file()
+
+
+def check_data(cfg: DataConfig) -> None:
+    """Raise :class:`ConfigError` for a data section no load could use (preset, local file, limits); reads no rows."""
+    if cfg.preset is not None and cfg.preset not in PRESETS:
+        raise ConfigError(f"unknown data.preset '{cfg.preset}' (valid: {', '.join(PRESETS)})")
+    if _is_local(cfg.dataset):
+        _local_file(cfg.dataset)
+    if cfg.limit is not None and cfg.limit < 1:
+        raise ConfigError(f"data.limit must be >= 1 (or null for all problems), got {cfg.limit}")
+    if cfg.max_prompt_tokens < 1:
+        raise ConfigError(f"data.max_prompt_tokens must be >= 1, got {cfg.max_prompt_tokens}")
 
 
 def load_source(cfg: DataConfig) -> datasets.Dataset:
@@ -129,9 +143,7 @@ Extractor = Callable[[dict[str, Any]], tuple[str, str | None]]
 
 
 def _extractor(preset: str, cfg: DataConfig, columns: list[str], where: str) -> Extractor:
-    """Row -> (question, answer or None to drop) for ``preset``, honouring explicit field names."""
-    if preset not in PRESETS:
-        raise ConfigError(f"unknown data.preset '{preset}' (valid: {', '.join(PRESETS)})")
+    """Row -> (question, answer or None to drop) for ``preset`` (checked or guessed), honouring explicit fields."""
     q_default = {"gsm8k": "question", "choice": "question", "aime": ("problem", "Problem")}.get(preset, "problem")
     q_col = _require(columns, cfg.question_field or q_default, where)
     if cfg.answer_field:
@@ -177,7 +189,18 @@ def load_problems(
     With a tokenizer, prompts longer than ``cfg.max_prompt_tokens`` (rendered through the chat template
     with the largest budget, default the curriculum's ``hi``) are dropped and counted in the log.
     ``cfg.limit`` keeps the first N problems that pass.
+
+    Args:
+        cfg (`DataConfig`):
+            The source, preset, column names, split, limit and prompt length cap.
+        tokenizer (*optional*, defaults to `None`):
+            The model's HF tokenizer; without one no prompt is dropped for its length.
+        prompt_cfg (`PromptConfig` or `None`, *optional*, defaults to `None`):
+            Budget prompt wording used to measure the prompts (`None`: the paper's).
+        max_budget (`int` or `None`, *optional*, defaults to `None`):
+            The budget written into the measured prompts (`None`: ``CurriculumConfig().hi``).
     """
+    check_data(cfg)
     raw = load_source(cfg)
     columns = list(raw.column_names)
     where = cfg.dataset

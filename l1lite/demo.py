@@ -1,4 +1,8 @@
-"""``l1lite demo``: the whole pipeline on the offline tiny model, on CPU, in a few minutes."""
+"""``l1lite demo``: the whole pipeline on the offline tiny model, on CPU, in a few minutes.
+
+Owns only the order of the steps and the printout; each step is a stage's public function (tiny, train,
+export, inference) and the training config is the shipped preset ``demo-cpu``. No module imports it.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,7 @@ from pathlib import Path
 
 from l1lite.config import ConfigError, TrainConfig, load_config
 
-DEMO_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "demo-cpu.yaml"
+DEMO_CONFIG = "demo-cpu"  # the shipped preset (l1lite presets)
 QUESTION = "What is $12 + 7 \\times 3$?"
 BUDGET = 32
 
@@ -54,7 +58,9 @@ def run_demo(out: str | Path, config: str | Path = DEMO_CONFIG, overrides: list[
 def add_arguments(parser) -> None:
     """CLI: ``l1lite demo [--out DIR]``."""
     parser.add_argument("--out", default="runs/demo", help="folder for every artefact (default runs/demo)")
-    parser.add_argument("--config", default=str(DEMO_CONFIG), help="training config (default configs/demo-cpu.yaml)")
+    parser.add_argument(
+        "--config", default=DEMO_CONFIG, help="training config: a YAML path or a preset name (default demo-cpu)"
+    )
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
 
 

@@ -14,6 +14,10 @@ Strategies; every sample is keyed by (problem id, strategy, budget, mode, sample
 Lengths are counted with the model's tokenizer: ``tokens`` is every generated token (the paper's n_y),
 ``thinking_tokens`` only those before ``</think>`` (what llama.cpp and vLLM budgets count); both are reported.
 
+Owns the eval run: its config check, the per-sample seeds, the metrics and ``summary.json``. The folder's
+files are :mod:`l1lite.results`', the report :mod:`l1lite.report`'s, generation :mod:`l1lite.inference`'s.
+Must not import training or export.
+
 ``batch_size`` N > 1 (backends that declare ``batched``: transformers) cuts the plan's ``prompt`` and ``none``
 keys of each (strategy, budget, mode) into batches of up to N, each generated in one call seeded by its first
 key's sample seed (the row's ``seed``; ``seconds`` is the batch's time shared out): a row depends on the batch
@@ -206,7 +210,7 @@ def _units(keys: list[Key], cfg: EvalConfig, size: int) -> list[tuple[list[Key],
     return units
 
 
-def _sample(backend, problem: dict[str, str], key: Key, cfg: EvalConfig, grader: str) -> dict[str, Any]:
+def _sample(backend, problem: dict[str, str], key: Key, cfg: EvalConfig) -> dict[str, Any]:
     """Generate and grade one sample: its results.jsonl row."""
     from l1lite.inference import generate
 
@@ -214,10 +218,10 @@ def _sample(backend, problem: dict[str, str], key: Key, cfg: EvalConfig, grader:
     budget, prompt_cfg = _request(key, cfg)
     start = time.perf_counter()
     res = generate(backend, problem["question"], budget, _sampling(cfg, seed), prompt_cfg=prompt_cfg)
-    return _row(problem, key, seed, res, time.perf_counter() - start, grader)
+    return _row(problem, key, seed, res, time.perf_counter() - start, cfg)
 
 
-def _batch(backend, problems: list[dict[str, str]], keys: list[Key], cfg: EvalConfig, grader: str) -> list[dict]:
+def _batch(backend, problems: list[dict[str, str]], keys: list[Key], cfg: EvalConfig) -> list[dict]:
     """Generate the samples of ``keys`` (one strategy, budget and mode) in one batched call: their rows."""
     from l1lite.inference import generate_batch
 
@@ -227,11 +231,11 @@ def _batch(backend, problems: list[dict[str, str]], keys: list[Key], cfg: EvalCo
     questions = [p["question"] for p in problems]
     results = generate_batch(backend, questions, budget, _sampling(cfg, seed), prompt_cfg=prompt_cfg)
     share = (time.perf_counter() - start) / len(keys)
-    return [_row(p, k, seed, res, share, grader) for p, k, res in zip(problems, keys, results, strict=True)]
+    return [_row(p, k, seed, res, share, cfg) for p, k, res in zip(problems, keys, results, strict=True)]
 
 
 def _row(
-    problem: dict[str, str], key: Key, seed: int, res: GenerationResult, seconds: float, grader: str
+    problem: dict[str, str], key: Key, seed: int, res: GenerationResult, seconds: float, cfg: EvalConfig
 ) -> dict[str, Any]:
     """The results.jsonl row of one graded sample."""
     from l1lite.rewards import is_correct
@@ -245,7 +249,7 @@ def _row(
         "seed": seed,
         "gold": problem["answer"],
         "boxed": res.boxed,
-        "verdict": is_correct(res.text, problem["answer"], grader, require_think_close=cfg.require_think_close),
+        "verdict": is_correct(res.text, problem["answer"], grader_of(cfg), require_think_close=cfg.require_think_close),
         "tokens": res.total_tokens,
         "thinking_tokens": res.thinking_tokens,
         "answer_tokens": res.answer_tokens,
@@ -295,9 +299,9 @@ def evaluate(cfg: EvalConfig, force: bool = False, progress: bool = True) -> dic
                     if all(k in done for k in unit):
                         continue
                     if batched:
-                        rows = _batch(backend, [by_id[k[0]] for k in unit], unit, cfg, grader)
+                        rows = _batch(backend, [by_id[k[0]] for k in unit], unit, cfg)
                     else:
-                        rows = [_sample(backend, by_id[unit[0][0]], unit[0], cfg, grader)]
+                        rows = [_sample(backend, by_id[unit[0][0]], unit[0], cfg)]
                     new = [r for r in rows if row_key(r) not in done]
                     f.write("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in new))
                     f.flush()

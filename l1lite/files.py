@@ -1,4 +1,7 @@
-"""Atomic, no-clobber output files shared by export, eval and training."""
+"""Atomic, no-clobber output files shared by export, eval and training.
+
+Owns :func:`atomic_path` and :class:`OutputExistsError`; imports no l1lite module (any stage may import it).
+"""
 
 from __future__ import annotations
 

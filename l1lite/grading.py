@@ -3,6 +3,10 @@
 Grading is bounded: a fast exact path settles plain numbers and identical strings; everything else
 goes to math-verify in a persistent worker process that is killed and restarted when it overruns
 the timeout, so an exponent tower or a huge expression costs at most the timeout, from any thread.
+
+Owns the graders (:data:`GRADERS` and ``package.module:function``), their check and answer extraction.
+Imports only config and r1 from l1lite; must not import rewards, training, inference or evaluation (they
+import it).
 """
 
 from __future__ import annotations
@@ -293,6 +297,20 @@ def is_correct(
     ``package.module:function``: ``function(completion, gold) -> bool``. Without ``</think>`` the
     answer is wrong, unless ``require_think_close`` is False (then the whole text is the answer).
     Answers longer than ``max_answer_chars`` are wrong.
+
+    Args:
+        completion (`str`):
+            The generated text (thinking, ``</think>``, answer).
+        gold (`str`):
+            The reference answer.
+        grader (`str`, *optional*, defaults to `"math"`):
+            ``math``, ``choice``, ``exact``, ``number`` or ``package.module:function``.
+        require_think_close (`bool`, *optional*, defaults to `True`):
+            Whether a completion that never closes its thinking is wrong.
+        timeout_s (`float`, *optional*, defaults to `2.0`):
+            Most seconds math-verify may spend on one answer.
+        max_answer_chars (`int`, *optional*, defaults to `2000`):
+            Longest answer that is graded at all.
     """
     _, answer, closed = split_thinking(completion)
     if not closed:

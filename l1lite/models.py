@@ -41,14 +41,19 @@ def cache_dir() -> Path:
     return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "l1lite")
 
 
+def check_model_name(name: str) -> None:
+    """Raise :class:`ConfigError` for an unknown ``l1lite:`` name; builds, downloads and reads nothing."""
+    if name.startswith(BUILTIN_PREFIX) and name not in BUILTIN_MODELS:
+        raise ConfigError(f"unknown built-in model '{name}' (built-in: {', '.join(BUILTIN_MODELS)})")
+
+
 def resolve_model(name: str) -> str:
     """A name ``from_pretrained`` can load for ``name`` (see the module docstring)."""
+    check_model_name(name)
     if name == TINY:
         return str(tiny_model())
     if name == SMOLLM2:
         return str(gguf_to_hf(smollm2_gguf()))
-    if name.startswith(BUILTIN_PREFIX):
-        raise ConfigError(f"unknown built-in model '{name}' (built-in: {', '.join(BUILTIN_MODELS)})")
     if name.endswith(".gguf"):
         return str(gguf_to_hf(Path(name)))
     return name

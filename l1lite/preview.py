@@ -1,7 +1,8 @@
 """``l1lite curriculum preview``: the targets a training config would schedule, per step range (and a plot).
 
 Reads a config through :mod:`l1lite.config`, resolves TRL's batch arithmetic through :mod:`l1lite.train`
-and draws from :mod:`l1lite.curriculum`; loads no model or data.
+and draws from :mod:`l1lite.curriculum`; loads no model or data. Owns only the command and its plot; no
+module imports it.
 """
 
 from __future__ import annotations

@@ -2,6 +2,9 @@
 
 The user turn is the paper's ``{question} {instruction} {budget sentence}``, e.g.
 ``... Let's think step by step and output the final answer within \\boxed{}. Think for 512 tokens.``
+
+Owns the budget sentence: its wording (from :class:`l1lite.config.PromptConfig`), the budget modes and
+reading a budget back out of a prompt. Imports only config and r1; must not import a model library or a stage.
 """
 
 from __future__ import annotations
@@ -30,7 +33,18 @@ def budget_sentence(n: int, mode: str, cfg: PromptConfig) -> str:
 
 
 def user_message(question: str, budget: int | None, mode: str, cfg: PromptConfig) -> str:
-    """``{question} {instruction} {budget sentence}``; no budget sentence when ``budget`` is None."""
+    """``{question} {instruction} {budget sentence}``; no budget sentence when ``budget`` is None.
+
+    Args:
+        question (`str`):
+            The problem text.
+        budget (`int` or `None`):
+            The thinking budget in tokens; `None` writes no budget sentence.
+        mode (`str`):
+            ``"exact"`` (``Think for N tokens.``) or ``"max"`` (``Think for maximum N tokens.``).
+        cfg (`PromptConfig`):
+            The instruction and the two budget templates.
+    """
     parts = [question.rstrip(), cfg.instruction]
     if budget is not None:
         parts.append(budget_sentence(budget, mode, cfg))
@@ -38,12 +52,36 @@ def user_message(question: str, budget: int | None, mode: str, cfg: PromptConfig
 
 
 def messages(question: str, budget: int | None, mode: str, cfg: PromptConfig) -> list[dict[str, str]]:
-    """Conversational form (one user turn, no system prompt, as R1-Distill recommends)."""
+    """Conversational form (one user turn, no system prompt, as R1-Distill recommends).
+
+    Args:
+        question (`str`):
+            The problem text.
+        budget (`int` or `None`):
+            The thinking budget in tokens; `None` writes no budget sentence.
+        mode (`str`):
+            ``"exact"`` or ``"max"`` budget wording.
+        cfg (`PromptConfig`):
+            The instruction and the two budget templates.
+    """
     return [{"role": "user", "content": user_message(question, budget, mode, cfg)}]
 
 
 def render(tokenizer, question: str, budget: int | None, mode: str, cfg: PromptConfig) -> str:
-    """The full prompt text through the tokenizer's chat template, ending with the generation prompt."""
+    """The full prompt text through the tokenizer's chat template, ending with the generation prompt.
+
+    Args:
+        tokenizer:
+            An HF tokenizer with a chat template (R1-Distill's or the tiny model's).
+        question (`str`):
+            The problem text.
+        budget (`int` or `None`):
+            The thinking budget in tokens; `None` writes no budget sentence.
+        mode (`str`):
+            ``"exact"`` or ``"max"`` budget wording.
+        cfg (`PromptConfig`):
+            The instruction and the two budget templates.
+    """
     return r1.render(tokenizer, messages(question, budget, mode, cfg))
 
 

@@ -22,7 +22,20 @@ Run = tuple[str, dict[str, Any], list[dict[str, Any]]]  # (label, summary.json, 
 
 
 def plan(ids: list[str], budgets: list[int], strategies: list[str], mode: str, samples: int) -> list[Key]:
-    """Every sample key of a run, in generation order (``none`` once, with budget None)."""
+    """Every sample key of a run, in generation order (``none`` once, with budget None).
+
+    Args:
+        ids (`list[str]`):
+            Problem ids, in dataset order.
+        budgets (`list[int]`):
+            Thinking budgets (generated in ascending order).
+        strategies (`list[str]`):
+            ``prompt``, ``forcing`` and/or ``none``, in this run's order.
+        mode (`str`):
+            ``"exact"`` or ``"max"``.
+        samples (`int`):
+            Samples per problem.
+    """
     keys = []
     for strategy in strategies:
         for budget in [None] if strategy == "none" else sorted(budgets):

@@ -2,6 +2,9 @@
 
 Exact: r = 1[correct] - alpha * |target - n|.  Max: r = 1[correct] * clip(alpha * (target - n) + delta, 0, 1).
 ``n`` is the number of generated tokens (``completion_ids``), thinking and answer together.
+
+Owns the reward callables, the reward section's check (:func:`check_reward`) and the ``lcpo/*`` metrics.
+Imports config, grading and r1; must not import TRL, the curriculum or training.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from l1lite.r1 import split_thinking
 __all__ = [
     "REWARDS",
     "build_reward_funcs",
+    "check_reward",
     "completion_text",
     "extract_boxed",
     "is_correct",
@@ -33,12 +37,36 @@ BUCKETS = (("<512", 0, 512), ("512-1024", 512, 1024), ("1024-2048", 1024, 2048),
 
 
 def lcpo_exact(correct: bool, n_tokens: int, target: int, alpha: float = 0.0003) -> float:
-    """LCPO-Exact: 1[correct] - alpha * |target - n_tokens|."""
+    """LCPO-Exact: 1[correct] - alpha * |target - n_tokens|.
+
+    Args:
+        correct (`bool`):
+            Whether the answer is right.
+        n_tokens (`int`):
+            Generated tokens (thinking and answer).
+        target (`int`):
+            The budget written into the prompt.
+        alpha (`float`, *optional*, defaults to `0.0003`):
+            Price of one token off the target (the paper's).
+    """
     return float(bool(correct)) - alpha * abs(target - n_tokens)
 
 
 def lcpo_max(correct: bool, n_tokens: int, target: int, alpha: float = 0.001, delta: float = 0.5) -> float:
-    """LCPO-Max: 1[correct] * clip(alpha * (target - n_tokens) + delta, 0, 1)."""
+    """LCPO-Max: 1[correct] * clip(alpha * (target - n_tokens) + delta, 0, 1).
+
+    Args:
+        correct (`bool`):
+            Whether the answer is right.
+        n_tokens (`int`):
+            Generated tokens (thinking and answer).
+        target (`int`):
+            The budget written into the prompt (a maximum).
+        alpha (`float`, *optional*, defaults to `0.001`):
+            Reward slope per token under (or over) the target (the paper's).
+        delta (`float`, *optional*, defaults to `0.5`):
+            Reward of a correct answer exactly at the target, before clipping to [0, 1].
+    """
     return float(bool(correct)) * min(1.0, max(0.0, alpha * (target - n_tokens) + delta))
 
 
@@ -54,7 +82,18 @@ def completion_text(completion: str | list[dict[str, Any]]) -> str:
 def length_metrics(
     n_tokens: Sequence[int], targets: Sequence[int], modes: Sequence[str], correct: Sequence[bool]
 ) -> dict[str, float]:
-    """The ``lcpo/*`` training metrics of one batch (over_budget and buckets only where they have rows)."""
+    """The ``lcpo/*`` training metrics of one batch (over_budget and buckets only where they have rows).
+
+    Args:
+        n_tokens (`Sequence[int]`):
+            Generated tokens per completion.
+        targets (`Sequence[int]`):
+            Each completion's target.
+        modes (`Sequence[str]`):
+            Each completion's budget mode, ``"exact"`` or ``"max"`` (``over_budget`` counts the max ones).
+        correct (`Sequence[bool]`):
+            Each completion's grade.
+    """
     rel = [abs(n - t) / t for n, t in zip(n_tokens, targets, strict=True)]
     metrics = {
         "lcpo/accuracy": sum(map(bool, correct)) / len(correct),
@@ -142,15 +181,21 @@ REWARDS: dict[str, Callable[[RewardConfig], Callable[..., list[float]]]] = {
 }
 
 
-def build_reward_funcs(cfg: RewardConfig) -> list[Callable[..., list[float]]]:
-    """TRL reward callables for ``cfg``: the LCPO reward, the format reward if weighted, then cfg.custom."""
+def check_reward(cfg: RewardConfig) -> None:
+    """Raise :class:`ConfigError` for an unusable reward section (mode, limits, grader, custom rewards)."""
     if cfg.mode not in MODES:
         raise ConfigError(f"reward.mode '{cfg.mode}' is not one of {', '.join(MODES)}")
     if cfg.timeout_s <= 0 or cfg.max_answer_chars <= 0:
         raise ConfigError("reward.timeout_s and reward.max_answer_chars must be positive")
     check_grader(cfg.grader)
+    for spec in cfg.custom:
+        load_callable(spec, "reward.custom")
+
+
+def build_reward_funcs(cfg: RewardConfig) -> list[Callable[..., list[float]]]:
+    """TRL reward callables for ``cfg``: the LCPO reward, the format reward if weighted, then cfg.custom."""
+    check_reward(cfg)
     funcs = [REWARDS[f"lcpo_{cfg.mode}"](cfg)]
     if cfg.format_weight:
         funcs.append(REWARDS["format"](cfg))
-    funcs += [load_callable(spec, "reward.custom") for spec in cfg.custom]
-    return funcs
+    return funcs + [load_callable(spec, "reward.custom") for spec in cfg.custom]

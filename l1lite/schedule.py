@@ -34,6 +34,18 @@ def schedule_dataset(
 
     Each row: ``prompt`` (conversational budget prompt), ``answer``, ``target_tokens``, ``budget_mode``,
     ``id``, ``slot``. Slots map to problems through a seeded permutation per epoch over the problems.
+
+    Args:
+        problems (`datasets.Dataset`):
+            Problems with string columns ``id``, ``question``, ``answer`` (:func:`l1lite.data.load_problems`).
+        curriculum (`Curriculum`):
+            Gives each slot its target and budget mode when the row is fetched.
+        prompt_cfg (`PromptConfig`):
+            Budget prompt wording.
+        num_slots (`int`):
+            Rows: ``max_steps`` times prompts per optimizer step.
+        seed (`int`):
+            Seed of the per-epoch permutations.
     """
     if num_slots < 1 or len(problems) == 0:
         raise ConfigError(f"schedule_dataset needs num_slots >= 1 and problems, got {num_slots} and {len(problems)}")

@@ -2,7 +2,8 @@
 
 The folder it writes loads with ``AutoModelForCausalLM`` / ``AutoTokenizer`` and is laid
 out like ``deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B``, so every stage can be exercised
-for real without the model hub.
+for real without the model hub. Owns the tiny shape and the tokenizer's training corpus (the shipped
+problems); imports only r1 (the format), must not import any pipeline stage (``l1lite.models`` caches it).
 """
 
 from __future__ import annotations
@@ -80,7 +81,26 @@ def build_tiny_model(
 ) -> Path:
     """Write a random-init Qwen2ForCausalLM (tiny by default) and the offline R1-style tokenizer to ``out``.
 
-    ``vocab_size`` pads the embeddings beyond the tokenizer (e.g. 151936 for the real shape).
+    Args:
+        out (`str` or `Path`):
+            Folder to write ``config.json``, the weights and the tokenizer to.
+        hidden_size (`int`, *optional*, defaults to `64`):
+            Model width.
+        num_layers (`int`, *optional*, defaults to `2`):
+            Decoder layers.
+        num_heads (`int`, *optional*, defaults to `4`):
+            Attention heads.
+        num_kv_heads (`int`, *optional*, defaults to `2`):
+            Key/value heads (grouped-query attention, as in Qwen2).
+        intermediate_size (`int`, *optional*, defaults to `128`):
+            MLP width.
+        seed (`int`, *optional*, defaults to `0`):
+            Seed of the random initialisation.
+        vocab_size (`int` or `None`, *optional*, defaults to `None`):
+            Embedding rows beyond the tokenizer (e.g. 151936 for the real shape); `None` rounds the tokenizer's
+            size up to a multiple of 64.
+        dtype (`str`, *optional*, defaults to `"float32"`):
+            Weight dtype, a torch dtype name.
     """
     import torch
     from transformers import AutoModelForCausalLM, Qwen2Config

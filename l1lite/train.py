@@ -1,4 +1,11 @@
-"""GRPO training with LCPO rewards and a target-length curriculum (``l1lite train``)."""
+"""``l1lite train``: GRPO training with LCPO rewards and a target-length curriculum.
+
+Owns the training run: :func:`check_train_config` (the whole config, validated before any model or data
+is loaded), the GRPOConfig it resolves, checkpoints and resume, and the run's outputs (``adapter/``,
+``summary.json``, ``log_history.json``, ``config.yaml``). Each stage checks its own section (rewards,
+curriculum, data, backends, models). Imports Unsloth (through :mod:`l1lite.backends`) before TRL, and TRL,
+transformers and the data only inside functions. Must not import export, inference, evaluation or the CLI.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +19,9 @@ import yaml
 
 from l1lite import backends
 from l1lite.config import ConfigError, TrainConfig, load_config, to_dict
-from l1lite.curriculum import STATE_FILE, Curriculum, load_curriculum_state
+from l1lite.curriculum import STATE_FILE, Curriculum, load_curriculum_state, validate
+from l1lite.models import check_model_name
+from l1lite.rewards import check_reward
 
 log = logging.getLogger(__name__)
 ADAPTER_DIR = "adapter"
@@ -47,6 +56,32 @@ def grpo_args(cfg: TrainConfig, cuda: bool, bf16: bool = False) -> Any:
         raise ConfigError(f"invalid trainer settings: {str(e).splitlines()[0]}") from None
 
 
+def check_train_config(cfg: TrainConfig) -> tuple[str, str, Any]:
+    """Validate the whole config before any model or data is loaded; returns ``(backend, reason, GRPOConfig)``.
+
+    Cheap checks first: model name, backend name, reward (mode, grader, custom rewards), curriculum and the
+    data section. Then the backend is chosen (importing Unsloth when it is a candidate, before anything
+    imports TRL) and the trainer keys are resolved by GRPOConfig, with whole prompts per optimizer step.
+    """
+    from l1lite.data import check_data
+
+    check_model_name(cfg.model.name)
+    backends.check_backend(cfg.model.backend)
+    check_reward(cfg.reward)
+    validate(cfg.curriculum)
+    check_data(cfg.data)
+    backend, why = backends.choose(cfg.model.backend)
+
+    import torch
+
+    from l1lite.schedule import prompts_per_step
+
+    cuda = torch.cuda.is_available()
+    args = grpo_args(cfg, cuda, bf16=cuda and torch.cuda.is_bf16_supported())
+    prompts_per_step(args)
+    return backend, why, args
+
+
 def last_checkpoint(output_dir: str | Path) -> str | None:
     """Newest complete checkpoint: its ``curriculum.json`` is written last, so a kill mid-save is skipped."""
     found = [p for p in Path(output_dir).glob("checkpoint-*") if p.name.split("-")[-1].isdigit()]
@@ -56,7 +91,7 @@ def last_checkpoint(output_dir: str | Path) -> str | None:
 
 def train(cfg: TrainConfig, resume: bool | str = False, callbacks: list | None = None) -> dict[str, Any]:
     """Run training (``callbacks``: extra TrainerCallbacks); returns the summary written to ``summary.json``."""
-    backend, why = backends.choose(cfg.model.backend)  # imports Unsloth (when chosen) before TRL/transformers
+    backend, why, args = check_train_config(cfg)
     out = Path(cfg.output_dir)
     checkpoint = None
     if resume:
@@ -66,15 +101,12 @@ def train(cfg: TrainConfig, resume: bool | str = False, callbacks: list | None =
     elif any(out.glob("checkpoint-*")):
         raise ConfigError(f"{out} already has checkpoints: pass --resume or choose another output_dir")
 
-    import torch
     from trl import GRPOTrainer
 
     from l1lite.data import load_problems
     from l1lite.rewards import build_reward_funcs
     from l1lite.schedule import CurriculumCallback, prompts_per_step, schedule_dataset
 
-    cuda = torch.cuda.is_available()
-    args = grpo_args(cfg, cuda, bf16=cuda and torch.cuda.is_bf16_supported())  # validated before the model loads
     log.info("backend: %s (%s)", backend, why)
     print(f"l1lite: backend '{backend}' ({why})", flush=True)
     model, tokenizer = backends.load(backend, cfg.model, cfg.lora)
@@ -125,7 +157,7 @@ def train(cfg: TrainConfig, resume: bool | str = False, callbacks: list | None =
 
 def add_arguments(parser) -> None:
     """CLI: ``l1lite train --config FILE [--set k=v ...] [--resume [CHECKPOINT]]``."""
-    parser.add_argument("--config", help="YAML training config (see configs/)")
+    parser.add_argument("--config", help="training config: a YAML path or a shipped preset name (l1lite presets)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--resume", nargs="?", const=True, default=False, metavar="CHECKPOINT")
 

@@ -1,4 +1,8 @@
-"""The only place that imports Unsloth. Import it before TRL, and only when chosen."""
+"""The only place that imports Unsloth. Import it before TRL, and only when chosen.
+
+Owns Unsloth's availability check and its 4-bit + LoRA load; imports config and models, must not import TRL
+or training (``l1lite.backends`` is its only user).
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Typed config validation: typos and wrong types are one-line errors, exit code 2 from the CLI."""
+"""Typed config validation and shipped presets: typos and wrong types are one-line errors, exit code 2 from the CLI."""
 
 from __future__ import annotations
 
@@ -8,16 +8,60 @@ from pathlib import Path
 
 import pytest
 
-from l1lite.config import ConfigError, TrainConfig, load_config
+from l1lite.config import ConfigError, TrainConfig, config_file, load_config, presets
 
 ROOT = Path(__file__).resolve().parents[1]
+SHIPPED = ["demo-cpu", "l1-exact", "l1-max"]
+LISTED = ", ".join(SHIPPED)
 
 
-@pytest.mark.parametrize("name", ["demo-cpu.yaml", "l1-exact.yaml", "l1-max.yaml"])
-def test_presets_load(name):
-    cfg = load_config(TrainConfig, ROOT / "configs" / name)
+@pytest.mark.parametrize("name", SHIPPED)
+def test_presets_load_by_name_and_path(name):
+    cfg = load_config(TrainConfig, name)
     assert cfg.trainer["max_steps"] > 0
     assert cfg.reward.mode in {"exact", "max", "dual"}
+    assert load_config(TrainConfig, f"{name}.yaml") == cfg
+    assert load_config(TrainConfig, ROOT / "configs" / f"{name}.yaml") == cfg
+    assert config_file(name).read_text() == (ROOT / "configs" / f"{name}.yaml").read_text()  # one copy: configs/
+
+
+def test_presets_are_listed_with_their_first_comment_line():
+    assert list(presets()) == SHIPPED == sorted(p.stem for p in (ROOT / "configs").glob("*.yaml"))
+    assert presets()["l1-exact"].startswith("L1-Exact: LCPO-Exact from DeepSeek-R1-Distill-Qwen-1.5B")
+    proc = subprocess.run([sys.executable, "-m", "l1lite.cli", "presets"], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert [line.split()[0] for line in proc.stdout.splitlines()] == SHIPPED
+    assert all(line.split(maxsplit=1)[1] == presets()[line.split()[0]] for line in proc.stdout.splitlines())
+    shown = subprocess.run([sys.executable, "-m", "l1lite.cli", "presets", "l1-max"], capture_output=True, text=True)
+    assert shown.returncode == 0 and shown.stdout == (ROOT / "configs" / "l1-max.yaml").read_text()
+
+
+def test_unknown_preset_is_one_line_error_listing_the_shipped_ones(tmp_path):
+    with pytest.raises(ConfigError, match=f"unknown preset 'l1-exactt' .*shipped presets: {LISTED}"):
+        load_config(TrainConfig, "l1-exactt")
+    with pytest.raises(ConfigError, match="config file not found: nowhere/l1-exact.yaml"):
+        load_config(TrainConfig, "nowhere/l1-exact.yaml")
+    proc = subprocess.run(
+        [sys.executable, "-m", "l1lite.cli", "curriculum", "preview", "--config", "l1-maxx"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 2
+    last = proc.stderr.splitlines()[-1]  # above it: whatever warnings transformers' imports print
+    assert last == f"l1lite curriculum: error: unknown preset 'l1-maxx' and no such file (shipped presets: {LISTED})"
+
+
+def test_a_file_in_the_working_directory_wins_over_a_preset(tmp_path):
+    (tmp_path / "l1-exact.yaml").write_text("# mine\ncurriculum: {lo: 7, hi: 7}\ntrainer: {max_steps: 2}\n")
+    proc = subprocess.run(
+        [sys.executable, "-m", "l1lite.cli", "curriculum", "preview", "--config", "l1-exact.yaml", "--buckets", "1"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines()[-1].split()[:4] == ["0-1", "7", "7", "7"]
 
 
 def test_overrides_are_typed(tmp_path):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -14,7 +15,7 @@ import pytest
 
 from l1lite import backends
 from l1lite.config import ConfigError, TrainConfig, load_config
-from l1lite.train import train
+from l1lite.train import check_train_config, train
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "configs" / "demo-cpu.yaml"
@@ -75,6 +76,43 @@ def test_bnb_backend_is_4bit_without_cpu_repacking(tiny_model_dir):
     layers = [m for m in model.modules() if isinstance(m, bnb.nn.Linear4bit)]
     assert len(layers) == 7 * 2  # every projection of both layers
     assert not any(m.support_avx512bf16_for_cpu for m in layers)
+
+
+@pytest.mark.parametrize(
+    ("override", "needle"),
+    [
+        ("reward.mode=exactt", "reward.mode 'exactt'"),
+        ("reward.grader=nope", "reward.grader 'nope'"),
+        ("curriculum.scheduler=bogus", "curriculum.scheduler 'bogus'"),
+    ],
+)
+def test_train_config_is_checked_before_any_model_loads(tmp_path, override, needle):
+    cmd = [sys.executable, "-m", "l1lite.cli", "train", "--config", "l1-exact", "--set", override]
+    proc = subprocess.run(
+        cmd + ["--set", "model.name=/nonexistent/model"], capture_output=True, text=True, cwd=tmp_path
+    )
+    assert proc.returncode == 2, proc.stderr[-2000:]  # loading /nonexistent/model would be a traceback
+    assert proc.stderr.splitlines() == [proc.stderr.strip()]
+    assert proc.stderr.startswith("l1lite train: error: ") and needle in proc.stderr
+    assert not any(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize(
+    ("override", "needle"),
+    [
+        ("data.preset=mmlu", "data.preset 'mmlu'"),
+        ("data.dataset=missing.jsonl", "dataset file not found: missing.jsonl"),
+        ("model.backend=gpu", "model.backend 'gpu'"),
+        ("model.name=l1lite:huge", "built-in model 'l1lite:huge'"),
+        ("reward.custom=[nosuchpkg:f]", "reward.custom 'nosuchpkg:f'"),
+        ("trainer.lerning_rate=0.1", "trainer.lerning_rate"),
+        ("trainer.num_generations=3", "num_generations"),
+    ],
+)
+def test_check_train_config_names_the_culprit(override, needle):
+    cfg = load_config(TrainConfig, "l1-exact", ["model.name=/nonexistent/model", "logging.report_to=[none]", override])
+    with pytest.raises(ConfigError, match=re.escape(needle)):
+        check_train_config(cfg)
 
 
 def test_existing_checkpoints_need_resume(tiny_model_dir, tmp_path):
@@ -147,3 +185,21 @@ def test_kill_9_then_resume_continues_exactly(tiny_model_dir, tmp_path):
     assert summary["global_step"] == 5 and summary["resumed_from"] == str(cut / f"checkpoint-{last}")
     assert _by_step(rec) == _by_step(tmp_path / "full.jsonl")
     assert summary["curriculum"] == json.loads((full / "summary.json").read_text())["curriculum"]
+
+
+@pytest.mark.slow
+def test_demo_preset_trains_as_given_from_an_empty_directory(tmp_path):
+    work = tmp_path / "work"
+    work.mkdir()
+    env = {**os.environ, "L1LITE_CACHE": str(tmp_path / "cache")}  # l1lite:tiny is built there on first use
+    proc = subprocess.run(
+        [sys.executable, "-m", "l1lite.cli", "train", "--config", "demo-cpu"],
+        cwd=work,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert (work / "runs" / "demo-cpu" / "adapter" / "adapter_model.safetensors").is_file()
+    assert (tmp_path / "cache" / "tiny" / "config.json").is_file()

@@ -5,7 +5,7 @@
 - ``real`` (:mod:`l1lite.bench.real`): a pretrained model l1lite did not build, through ``l1lite train`` with a
   shipped preset and ``l1lite eval``, before and after.
 
-Nothing in the pipeline imports this package.
+Owns the ``l1lite bench`` command. It may import any stage; nothing in the pipeline imports this package.
 """
 
 from __future__ import annotations

@@ -13,6 +13,9 @@ Pipeline, built only from l1lite's own stages:
 
 What RL has to learn is to plan by the budget. The toy's budgets are tens of tokens, not thousands, so
 both LCPO alphas are scaled up (see ``DialSettings``).
+
+Owns the benchmark's settings, phases, goal and outputs (summary.json, report.md, the plot); the pipeline
+must not import it.
 """
 
 from __future__ import annotations

@@ -9,6 +9,9 @@ from ~20 tokens up is a correct trace.
 
 The warm-up draws the plan at random, independent of the budget: it teaches the model to restate the
 budget and to keep its own plan, not to plan by the budget. Tying the plan to the budget is left to LCPO.
+
+Owns the toy problems, their traces and the warm-up rows; imports config, prompts and r1, must not import
+training, evaluation or a model library.
 """
 
 from __future__ import annotations
@@ -26,7 +29,21 @@ Step = tuple[int, str, int, int]  # (left, op, right, result)
 
 
 def make_problem(rng: random.Random, min_ops: int = 1, max_ops: int = 3, cap: int = 30) -> dict:
-    """A random chain of ``min_ops..max_ops`` operations on digits 1..9 whose running value stays in 0..cap."""
+    """A random chain of ``min_ops..max_ops`` operations on digits 1..9 whose running value stays in 0..cap.
+
+    Args:
+        rng (`random.Random`):
+            The source of randomness.
+        min_ops (`int`, *optional*, defaults to `1`):
+            Fewest operations.
+        max_ops (`int`, *optional*, defaults to `3`):
+            Most operations.
+        cap (`int`, *optional*, defaults to `30`):
+            Largest running value (and first operand at most ``min(9, cap)``).
+
+    Returns:
+        `dict`: ``{"problem": "Compute 7+5-3.", "answer": "9"}``.
+    """
     value = rng.randint(1, min(9, cap))
     text = str(value)
     for _ in range(rng.randint(min_ops, max_ops)):
@@ -75,7 +92,18 @@ def opening(budget: int, plan: int) -> str:
 
 def trace(problem: str, checks: int, budget: int | None = None, plan: int | None = None) -> str:
     """R1-format completion without EOS: the opening line (``48<64``, if budget and plan are given),
-    reasoning lines, ``checks`` check lines, ``</think>``, boxed answer."""
+    reasoning lines, ``checks`` check lines, ``</think>``, boxed answer.
+
+    Args:
+        problem (`str`):
+            A ``Compute a+b-c.`` problem.
+        checks (`int`):
+            Check lines before ``</think>``.
+        budget (`int` or `None`, *optional*, defaults to `None`):
+            The prompt's budget, restated in the opening line.
+        plan (`int` or `None`, *optional*, defaults to `None`):
+            The trace's planned length, stated in the opening line.
+    """
     steps = parse_steps(problem)
     lines = [opening(budget, plan)] if budget is not None and plan is not None else []
     lines += [_line(*s) for s in steps] + check_lines(steps, checks)
@@ -83,7 +111,20 @@ def trace(problem: str, checks: int, budget: int | None = None, plan: int | None
 
 
 def planned_trace(problem: str, budget: int, plan: int, count: Callable[[str], int], max_checks: int) -> str:
-    """The trace with 0..max_checks checks whose length in tokens (``count``) is nearest ``plan``."""
+    """The trace with 0..max_checks checks whose length in tokens (``count``) is nearest ``plan``.
+
+    Args:
+        problem (`str`):
+            A ``Compute a+b-c.`` problem.
+        budget (`int`):
+            The prompt's budget, restated in the opening line.
+        plan (`int`):
+            The wanted length in tokens.
+        count (`Callable[[str], int]`):
+            Tokens in a text (the model's tokenizer).
+        max_checks (`int`):
+            Most check lines.
+    """
     lo, hi = 0, max_checks  # length grows with checks: bisect for the first trace reaching the plan
     while lo < hi:
         mid = (lo + hi) // 2
@@ -128,6 +169,22 @@ def warmup_rows(
 
     Each row's prompt carries a random budget in ``budgets`` (exact or max wording); its trace keeps a plan
     drawn independently from the same range: before RL the length does not depend on the budget.
+
+    Args:
+        problems (`list[dict]`):
+            Toy problems (rows with ``problem``).
+        n (`int`):
+            Rows to make.
+        tokenizer:
+            The model's HF tokenizer (renders the chat prompt and counts the trace's tokens).
+        prompt_cfg (`PromptConfig`):
+            Budget prompt wording.
+        budgets (`tuple[int, int]`):
+            Inclusive range of budgets and plans.
+        max_checks (`int`):
+            Most check lines in a trace.
+        seed (`int`):
+            Seed of the draws.
     """
     rng = random.Random(seed)
 

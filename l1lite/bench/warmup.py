@@ -2,6 +2,7 @@
 
 Rows are ``{"prompt": rendered chat prompt, "completion": thinking + "</think>" + answer}``; SFTTrainer
 appends EOS and trains on the completion only. The whole model is trained and saved as a plain HF folder.
+Imports no l1lite module (TRL and transformers only inside :func:`warmup`).
 """
 
 from __future__ import annotations
@@ -21,7 +22,29 @@ def warmup(
     seed: int = 0,
     callbacks: list | None = None,
 ) -> dict[str, Any]:
-    """Fine-tune ``model_dir`` on prompt/completion ``rows`` for ``steps`` steps; save to ``out_dir``."""
+    """Fine-tune ``model_dir`` on prompt/completion ``rows`` for ``steps`` steps; save to ``out_dir``.
+
+    Args:
+        model_dir (`str` or `Path`):
+            The HF model folder to fine-tune (the whole model).
+        rows (`list[dict[str, str]]`):
+            ``{"prompt": rendered chat prompt, "completion": trace}`` rows.
+        out_dir (`str` or `Path`):
+            Where the fine-tuned model and tokenizer are saved.
+        steps (`int`):
+            Optimizer steps.
+        learning_rate (`float`, *optional*, defaults to `3e-3`):
+            Peak learning rate (cosine schedule).
+        batch_size (`int`, *optional*, defaults to `32`):
+            Rows per step.
+        seed (`int`, *optional*, defaults to `0`):
+            Trainer seed.
+        callbacks (`list` or `None`, *optional*, defaults to `None`):
+            Extra TrainerCallbacks (the benchmark's deadline).
+
+    Returns:
+        `dict[str, Any]`: ``steps``, ``train_loss``, ``final_loss`` and ``wall_seconds``.
+    """
     import datasets
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from trl import SFTConfig, SFTTrainer

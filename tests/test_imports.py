@@ -1,0 +1,114 @@
+"""l1lite's own imports form no cycle, counting function-local imports too (read with ``ast``, nothing imported)."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parents[1] / "l1lite"
+
+
+def _modules(root: Path) -> dict[str, Path]:
+    """Dotted module name -> file, for every module and package under the package folder ``root``."""
+    found = {}
+    for path in root.rglob("*.py"):
+        parts = path.relative_to(root.parent).with_suffix("").parts
+        found[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    return found
+
+
+def _imported(node: ast.Import | ast.ImportFrom, package: str, modules: dict[str, Path]) -> list[str]:
+    """The dotted names one import statement loads: ``from x import y`` names ``x.y`` when that is a module."""
+    if isinstance(node, ast.Import):
+        return [alias.name for alias in node.names]
+    base = node.module or ""
+    if node.level:  # relative: anchored at the importing module's package
+        anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
+        base = ".".join([*anchor, base] if base else anchor)
+    return [f"{base}.{a.name}" if f"{base}.{a.name}" in modules else base for a in node.names]
+
+
+def import_graph(root: Path = PACKAGE) -> dict[str, set[str]]:
+    """Module -> the modules of package ``root`` it imports anywhere in its body.
+
+    Importing ``a.b.c`` runs the ``a.b`` package first, so it is an edge to ``a.b`` as well, except from
+    inside ``a.b`` (a submodule importing a sibling does not re-run its own package).
+    """
+    modules = _modules(root)
+    graph = {}
+    for name, path in modules.items():
+        package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+        edges = set()
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if not isinstance(node, ast.Import | ast.ImportFrom):
+                continue
+            for target in _imported(node, package, modules):
+                parts = target.split(".")
+                for i in range(1, len(parts) + 1):
+                    step = ".".join(parts[:i])
+                    inside = f"{name}.".startswith(f"{step}.")
+                    if step in modules and step != name and (step == target or not inside):
+                        edges.add(step)
+        graph[name] = edges
+    return graph
+
+
+def find_cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Every cycle a depth-first walk meets (each as ``[a, b, ..., a]``)."""
+    state: dict[str, str] = {}
+    stack: list[str] = []
+    cycles = []
+
+    def visit(node: str) -> None:
+        state[node] = "open"
+        stack.append(node)
+        for nxt in sorted(graph[node]):
+            if state.get(nxt) == "open":
+                cycles.append([*stack[stack.index(nxt) :], nxt])
+            elif nxt not in state:
+                visit(nxt)
+        stack.pop()
+        state[node] = "done"
+
+    for node in sorted(graph):
+        if node not in state:
+            visit(node)
+    return cycles
+
+
+def test_the_graph_sees_local_relative_and_submodule_imports(tmp_path):
+    files = {
+        "__init__.py": "",
+        "a.py": "import os\nfrom pkg import b\n\ndef f():\n    from pkg.sub.x import y\n",
+        "b.py": "from .sub import helper\n",
+        "sub/__init__.py": "from pkg.sub.x import y\n",
+        "sub/x.py": "from . import helper\nfrom ..b import name\ny = 1\n",
+        "sub/helper.py": "import pkg.a\n",
+    }
+    for name, text in files.items():
+        (tmp_path / "pkg" / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "pkg" / name).write_text(text)
+    assert import_graph(tmp_path / "pkg") == {
+        "pkg": set(),
+        "pkg.a": {"pkg.b", "pkg.sub", "pkg.sub.x"},  # function-local; importing pkg.sub.x runs pkg.sub first
+        "pkg.b": {"pkg.sub.helper", "pkg.sub"},  # relative; `from .sub import helper` names a submodule
+        "pkg.sub": {"pkg.sub.x"},
+        "pkg.sub.x": {"pkg.sub.helper", "pkg.b"},  # a sibling import does not re-run its own package
+        "pkg.sub.helper": {"pkg.a"},
+    }
+    assert ["pkg.b", "pkg.sub", "pkg.sub.x", "pkg.b"] in find_cycles(import_graph(tmp_path / "pkg"))
+
+
+def test_the_graph_reads_all_of_l1lite():
+    graph = import_graph()
+    assert len(graph) == len(_modules(PACKAGE)) and "l1lite.bench.dial" in graph
+    assert {"l1lite.backends", "l1lite.config", "l1lite.schedule"} <= graph["l1lite.train"]
+
+
+def test_cycle_finder_reports_a_cycle():
+    assert find_cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c", "a"]]
+
+
+def test_l1lite_imports_have_no_cycle():
+    cycles = find_cycles(import_graph())
+    assert not cycles, "import cycles: " + "; ".join(" -> ".join(c) for c in cycles)

@@ -1,0 +1,78 @@
+"""The wheel carries every subpackage and the presets, and `l1lite demo` runs from it alone, outside the checkout."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+BUILD_INPUTS = ("pyproject.toml", "README.md", "l1lite", "configs")  # what setuptools reads
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory) -> Path:
+    """The wheel built from a copy of the build inputs (no stale build/ folder, nothing written to the checkout)."""
+    src = tmp_path_factory.mktemp("src")
+    for name in BUILD_INPUTS:
+        if (ROOT / name).is_dir():
+            shutil.copytree(ROOT / name, src / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(ROOT / name, src / name)
+    out = tmp_path_factory.mktemp("wheel")
+    cmd = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-w", str(out), str(src)]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    (found,) = out.glob("l1lite-*.whl")
+    return found
+
+
+@pytest.mark.slow
+def test_wheel_holds_every_module_and_the_presets(wheel):
+    names = set(zipfile.ZipFile(wheel).namelist())
+    modules = {p.relative_to(ROOT).as_posix() for p in (ROOT / "l1lite").rglob("*.py")}
+    assert modules <= names, sorted(modules - names)
+    assert "l1lite/assets/math_small.jsonl" in names
+    presets = sorted((ROOT / "configs").glob("*.yaml"))
+    assert {p.name for p in presets} >= {"demo-cpu.yaml", "l1-exact.yaml", "l1-max.yaml"}
+    with zipfile.ZipFile(wheel) as z:
+        for p in presets:
+            assert z.read(f"l1lite/configs/{p.name}").decode() == p.read_text()  # the same files, one copy
+
+
+@pytest.mark.slow
+def test_demo_runs_from_the_installed_wheel_alone(wheel, tmp_path):
+    target = tmp_path / "site"
+    cmd = [sys.executable, "-m", "pip", "install", "--no-deps", "--no-index", "--target", str(target), str(wheel)]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    work = tmp_path / "work"  # outside the checkout: no configs/ folder and no l1lite/ source here
+    work.mkdir()
+    env = {**os.environ, "PYTHONPATH": str(target), "L1LITE_CACHE": str(tmp_path / "cache")}
+
+    def run(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, *args], cwd=work, env=env, capture_output=True, text=True, timeout=timeout
+        )
+
+    where = run("-c", "import l1lite.cli, l1lite.configs; print(l1lite.cli.__file__); print(l1lite.configs.__file__)")
+    assert where.returncode == 0, where.stderr[-2000:]
+    assert all(Path(line).is_relative_to(target) for line in where.stdout.split()), where.stdout
+
+    listed = run("-m", "l1lite.cli", "presets")
+    assert listed.returncode == 0 and "demo-cpu" in listed.stdout and "l1-exact" in listed.stdout, listed.stderr
+
+    demo = run("-m", "l1lite.cli", "demo", "--out", "out", timeout=1500)
+    assert demo.returncode == 0, demo.stderr[-3000:]
+    out = work / "out"
+    record = json.loads((out / "demo.json").read_text())
+    assert "Think for 32 tokens." in record["prompt"] and record["result"]["text"]
+    assert (out / "train" / "adapter" / "adapter_model.safetensors").is_file()
+    assert (out / "export" / "Modelfile").is_file() and (out / "export" / "l1lite-demo-f16.gguf").is_file()
+    assert json.loads((out / "train" / "summary.json").read_text())["global_step"] == 4
