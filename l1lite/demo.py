@@ -1,87 +1,164 @@
-"""``l1lite demo``: the whole pipeline on the offline tiny model, on CPU, in a few minutes.
+"""``l1lite demo``: the main job on a CPU in a few minutes: a model learns to follow the budget in its prompt.
 
-Owns only the order of the steps and the printout; each step is a stage's public function (tiny, train,
-export, inference) and the training config is the shipped preset ``demo-cpu``. No module imports it.
+1. the offline tiny Qwen2 learns the toy task's trace format (:mod:`l1lite.bench.toy`, a supervised warm-up
+   whose lengths ignore the budget);
+2. ``l1lite train`` with the shipped preset ``toy-dial``: LCPO-Exact GRPO with LoRA on the warm-up model;
+3. ``l1lite eval`` before and after at two budgets 4x apart: a table and the length-vs-budget plot;
+4. the trained model merged and exported to GGUF, and one question answered through llama.cpp at both budgets.
+
+Imports the stages it runs; nothing imports it.
 """
 
 from __future__ import annotations
 
 import json
 import time
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from l1lite.config import ConfigError, TrainConfig, load_config
 
-DEMO_CONFIG = "demo-cpu"  # the shipped preset (l1lite presets)
-QUESTION = "What is $12 + 7 \\times 3$?"
-BUDGET = 32
+DEMO_CONFIG = "toy-dial"  # the shipped preset the GRPO stage trains with (l1lite presets)
+MOVED = 1.3  # the dial counts as moved when the spread grows by this factor
 
 
-def run_demo(out: str | Path, config: str | Path = DEMO_CONFIG, overrides: list[str] | None = None) -> dict:
-    """Tiny model -> GRPO with LoRA + LCPO -> merge + GGUF -> budget-prompted generation in llama.cpp."""
+def run_demo(out: str | Path, config: str = DEMO_CONFIG, overrides: list[str] | None = None, seed: int = 0) -> dict:
+    """Warm-up -> eval -> GRPO (``config``) -> eval -> GGUF -> llama.cpp at both budgets; returns the figures."""
+    from transformers import AutoTokenizer
+
+    from l1lite.bench import dial, toy
+    from l1lite.bench.warmup import warmup
+    from l1lite.config import PromptConfig
     from l1lite.export import export
     from l1lite.inference import Budget, Sampling, generate, load_backend
-    from l1lite.prompts import user_message
     from l1lite.tiny import build_tiny_model
     from l1lite.train import train
 
     out = Path(out)
     if (out / "train").exists():
         raise ConfigError(f"{out} holds an earlier demo: choose another --out or remove it")
-    timings = {}
-    t = time.time()
-    tiny = build_tiny_model(out / "tiny-model")
-    timings["tiny_model"] = time.time() - t
+    s = replace(dial.QUICK, seeds=[seed])
+    warm = out / "warmup"
+    sets = [f"output_dir={out / 'train'}", f"model.name={warm}", f"data.dataset={out / 'data' / 'train.jsonl'}"]
+    sets += [f"curriculum.seed={seed}", f"trainer.seed={seed}", *(overrides or [])]
+    cfg = load_config(TrainConfig, config, sets)  # a bad preset or override fails before any work
+    timings: dict[str, float] = {}
 
     t = time.time()
-    cfg = load_config(TrainConfig, config, [f"model.name={tiny}", f"output_dir={out / 'train'}", *(overrides or [])])
-    summary = train(cfg)
+    base = build_tiny_model(
+        out / "tiny-model", hidden_size=s.hidden_size, num_layers=s.num_layers, intermediate_size=s.intermediate_size
+    )
+    kw = {"cap": s.cap, "min_ops": s.min_ops, "max_ops": s.max_ops}
+    train_rows = toy.draw_problems(s.train_problems, seed, **kw)
+    eval_rows = toy.draw_problems(s.eval_problems, seed + 1000, exclude={r["problem"] for r in train_rows}, **kw)
+    toy.write_jsonl(train_rows, out / "data" / "train.jsonl")
+    eval_data = toy.write_jsonl(eval_rows, out / "data" / "eval.jsonl")
+    tokenizer = AutoTokenizer.from_pretrained(base)
+    rows = toy.warmup_rows(
+        train_rows,
+        s.warmup_steps * s.warmup_batch,
+        tokenizer,
+        PromptConfig(),
+        tuple(s.target_range),
+        s.max_checks,
+        seed,
+    )
+    warmup(base, rows, warm, s.warmup_steps, s.warmup_lr, s.warmup_batch, seed)
+    timings["warm-up"] = time.time() - t
+
+    t = time.time()
+    before = dial.measure(s, "before", warm, None, eval_data, out, seed)
+    timings["eval before"] = time.time() - t
+
+    t = time.time()
+    trained = train(cfg)
     timings["train"] = time.time() - t
 
     t = time.time()
+    after = dial.measure(s, "after", warm, Path(trained["adapter"]), eval_data, out, seed)
+    dial.write_plots({"before": before, "after": after}, out)
+    timings["eval after"] = time.time() - t
+
+    t = time.time()
     exported = export(
-        base=str(tiny), adapter=summary["adapter"], out=out / "export", quant=("f16", "q8_0"), name="l1lite-demo"
+        base=str(warm), adapter=trained["adapter"], out=out / "export", quant=("f16",), name="l1lite-demo"
     )
+    gguf = exported["gguf"]["f16"]
     timings["export"] = time.time() - t
 
     t = time.time()
-    gguf = exported["gguf"]["f16"]
+    question = eval_rows[0]["problem"]
     backend = load_backend(str(gguf))
-    result = generate(backend, QUESTION, Budget(BUDGET, "exact", "cap", max_tokens=64), Sampling(seed=0))
-    timings["generate"] = time.time() - t
-    prompt = user_message(QUESTION, BUDGET, "exact", cfg.prompt)
-    record = {"prompt": prompt, "gguf": str(gguf), "result": result.to_dict()}
+    answers = {}
+    try:
+        for budget in s.budgets:
+            res = generate(
+                backend,
+                question,
+                Budget(budget, "exact", "none", max_tokens=s.max_completion_length),
+                Sampling(temperature=s.eval_temperature, top_p=s.eval_top_p, seed=seed),
+            )
+            answers[budget] = res.to_dict()
+    finally:
+        backend.close()
+    timings["llama.cpp"] = time.time() - t
+
+    record = {
+        "seed": seed,
+        "budgets": s.budgets,
+        "before": before,
+        "after": after,
+        "moved": (after["dial_spread"] or 0) >= MOVED * (before["dial_spread"] or 0),
+        "train": {k: trained[k] for k in ("global_step", "backend", "adapter", "wall_seconds")},
+        "gguf": str(gguf),
+        "question": question,
+        "gold": eval_rows[0]["answer"],
+        "answers": answers,
+        "timings": {k: round(v, 1) for k, v in timings.items()},
+    }
     (out / "demo.json").write_text(json.dumps(record, indent=2, ensure_ascii=False))
-    return {"tiny": tiny, "train": summary, "export": exported, "prompt": prompt, "result": result, "timings": timings}
+    return record
+
+
+def table(record: dict[str, Any]) -> str:
+    """The before/after table: mean tokens, relative error and accuracy per budget, and the dial spread."""
+    lines = [f"{'':>8}  " + "  ".join(f"{'budget ' + str(b):>22}" for b in record["budgets"]) + f"  {'spread':>7}"]
+    for label in ("before", "after"):
+        res = record[label]
+        cells = [
+            f"{r['mean_tokens']:5.1f} tok {r['rel_error']:4.0%} err {r['accuracy']:4.0%} ok".rjust(22)
+            for r in res["rows"]
+        ]
+        lines.append(f"{label:>8}  " + "  ".join(cells) + f"  {res['dial_spread'] or 0:7.2f}")
+    return "\n".join(lines)
 
 
 def add_arguments(parser) -> None:
-    """CLI: ``l1lite demo [--out DIR]``."""
+    """CLI: ``l1lite demo [--out DIR] [--seed N] [--config PRESET] [--set KEY=VALUE ...]``."""
     parser.add_argument("--out", default="runs/demo", help="folder for every artefact (default runs/demo)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the whole demo (default 0)")
     parser.add_argument(
-        "--config", default=DEMO_CONFIG, help="training config: a YAML path or a preset name (default demo-cpu)"
+        "--config", default=DEMO_CONFIG, help="training config: a YAML path or a preset name (default toy-dial)"
     )
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
 
 
 def run(args) -> int:
     """CLI entry point."""
-    r = run_demo(args.out, args.config, args.overrides)
-    res, tr = r["result"], r["train"]
-    print("\n== l1lite demo ==")
-    print(f"tiny model      : {r['tiny']}")
-    print(f"training        : {tr['global_step']} GRPO steps on backend '{tr['backend']}', loss {tr['train_loss']:.4f}")
-    print(f"adapter         : {tr['adapter']}")
-    print(f"merged model    : {r['export']['merged']}")
-    for qtype, path in r["export"]["gguf"].items():
-        print(f"gguf {qtype:<10} : {path}")
-    print(f"modelfile       : {r['export']['modelfile']}")
-    print("timings (s)     : " + ", ".join(f"{k} {v:.1f}" for k, v in r["timings"].items()))
-    print(f"\nllama.cpp (enforce=cap), user prompt: {r['prompt']}")
-    print(f"thinking tokens {res.thinking_tokens}, answer tokens {res.answer_tokens}, finish {res.finish_reason}")
-    if tr["last_metrics"].get("completions/clipped_ratio", 0) == 1:
-        print("(the random tiny model never ends its thinking, so every rollout clips and rewards tie: this demo")
-        print(" shows the plumbing; `l1lite bench dial` measures whether LCPO teaches a model to follow budgets)")
-    print("generated text:")
-    print(res.text)
+    r = run_demo(args.out, args.config, args.overrides, args.seed)
+    lo, hi = r["budgets"][0], r["budgets"][-1]
+    print("\n== l1lite demo: does the model follow the budget in its prompt? ==")
+    print(f"toy arithmetic, tiny model; eval on held-out problems, 'Think for N tokens.' at N = {lo} and {hi}\n")
+    print(table(r))
+    before, after = r["before"]["dial_spread"] or 0, r["after"]["dial_spread"] or 0
+    if r["moved"]:
+        print(f"\nLCPO moved the dial: length at {hi} vs {lo} went from {before:.2f}x to {after:.2f}x (ideal 4x).")
+    else:
+        print(f"\nRL did NOT move the dial on seed {r['seed']}: spread {before:.2f}x -> {after:.2f}x (ideal 4x).")
+    print(f"plot: {Path(args.out) / 'plots-exact' / 'length.png'}")
+    print(f"\nexported GGUF: {r['gguf']}; llama.cpp, question {r['question']!r} (answer {r['gold']}):")
+    for budget, a in r["answers"].items():
+        print(f"  budget {budget:>3}: {a['total_tokens']:>3} tokens, boxed {a['boxed']}: {a['text']!r}")
+    print("timings (s): " + ", ".join(f"{k} {v:.0f}" for k, v in r["timings"].items()))
     return 0

@@ -202,7 +202,7 @@ def eval_config(
     )
 
 
-def _measure(s: DialSettings, label: str, model: Path, adapter: Path | None, data: Path, out: Path, seed: int) -> dict:
+def measure(s: DialSettings, label: str, model: Path, adapter: Path | None, data: Path, out: Path, seed: int) -> dict:
     """Exact- and max-mode evals of one model; per-budget rows and the exact-mode dial spread."""
     from l1lite.evaluate import evaluate
 
@@ -272,7 +272,7 @@ def bench_seed(out: Path, s: DialSettings, seed: int, arms: tuple[str, ...] = AR
     warm_dir = out / "warmup"
     warm = warmup(base, rows, warm_dir, s.warmup_steps, s.warmup_lr, s.warmup_batch, seed)
     results: dict[str, Any] = {BEFORE: {"train": {"warmup": warm}, "train_seconds": warm["wall_seconds"]}}
-    results[BEFORE].update(_measure(s, BEFORE, warm_dir, None, eval_data, out, seed))
+    results[BEFORE].update(measure(s, BEFORE, warm_dir, None, eval_data, out, seed))
 
     for arm in arms:
         stages = {}
@@ -286,7 +286,7 @@ def bench_seed(out: Path, s: DialSettings, seed: int, arms: tuple[str, ...] = AR
             }
         results[arm] = {"train": stages, "train_seconds": round(sum(v["wall_seconds"] for v in stages.values()), 1)}
         adapter = out / arm / ("dual" if s.dual_steps else "exact") / "adapter"
-        results[arm].update(_measure(s, arm, warm_dir, adapter, eval_data, out, seed))
+        results[arm].update(measure(s, arm, warm_dir, adapter, eval_data, out, seed))
     write_plots(results, out)
     return results
 
