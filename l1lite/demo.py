@@ -25,14 +25,9 @@ MOVED = 1.3  # the dial counts as moved when the spread grows by this factor
 
 def run_demo(out: str | Path, config: str = DEMO_CONFIG, overrides: list[str] | None = None, seed: int = 0) -> dict:
     """Warm-up -> eval -> GRPO (``config``) -> eval -> GGUF -> llama.cpp at both budgets; returns the figures."""
-    from transformers import AutoTokenizer
-
-    from l1lite.bench import dial, toy
-    from l1lite.bench.warmup import warmup
-    from l1lite.config import PromptConfig
+    from l1lite.bench import dial
     from l1lite.export import export
     from l1lite.inference import Budget, Sampling, generate, load_backend
-    from l1lite.tiny import build_tiny_model
     from l1lite.train import train
 
     out = Path(out)
@@ -46,25 +41,8 @@ def run_demo(out: str | Path, config: str = DEMO_CONFIG, overrides: list[str] | 
     timings: dict[str, float] = {}
 
     t = time.time()
-    base = build_tiny_model(
-        out / "tiny-model", hidden_size=s.hidden_size, num_layers=s.num_layers, intermediate_size=s.intermediate_size
-    )
-    kw = {"cap": s.cap, "min_ops": s.min_ops, "max_ops": s.max_ops}
-    train_rows = toy.draw_problems(s.train_problems, seed, **kw)
-    eval_rows = toy.draw_problems(s.eval_problems, seed + 1000, exclude={r["problem"] for r in train_rows}, **kw)
-    toy.write_jsonl(train_rows, out / "data" / "train.jsonl")
-    eval_data = toy.write_jsonl(eval_rows, out / "data" / "eval.jsonl")
-    tokenizer = AutoTokenizer.from_pretrained(base)
-    rows = toy.warmup_rows(
-        train_rows,
-        s.warmup_steps * s.warmup_batch,
-        tokenizer,
-        PromptConfig(),
-        tuple(s.target_range),
-        s.max_checks,
-        seed,
-    )
-    warmup(base, rows, warm, s.warmup_steps, s.warmup_lr, s.warmup_batch, seed)
+    warm, _, eval_rows = dial.prepare(out, s, seed)
+    eval_data = out / "data" / "eval.jsonl"
     timings["warm-up"] = time.time() - t
 
     t = time.time()

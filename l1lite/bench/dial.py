@@ -237,14 +237,16 @@ def check_settings(s: DialSettings) -> None:
         raise ConfigError("the dial benchmark needs at least one seed")
 
 
-def bench_seed(out: Path, s: DialSettings, seed: int, arms: tuple[str, ...] = ARMS) -> dict[str, Any]:
-    """One seed, every planned step: tiny model, warm-up, GRPO per arm, before/after evals, plots in ``out``."""
+def prepare(out: Path, s: DialSettings, seed: int) -> tuple[Path, Path, list[dict[str, str]]]:
+    """Tiny model, toy problems and the format warm-up of one seed: ``(warm-up model, train data, eval rows)``.
+
+    Writes ``out/base``, ``out/data/{train,eval}.jsonl`` and ``out/warmup``.
+    """
     from transformers import AutoTokenizer
 
     from l1lite.bench import toy
     from l1lite.bench.warmup import warmup
     from l1lite.tiny import build_tiny_model
-    from l1lite.train import train
 
     base = build_tiny_model(
         out / "base",
@@ -257,21 +259,22 @@ def bench_seed(out: Path, s: DialSettings, seed: int, arms: tuple[str, ...] = AR
     train_rows = toy.draw_problems(s.train_problems, seed, **kw)
     eval_rows = toy.draw_problems(s.eval_problems, seed + 1000, exclude={r["problem"] for r in train_rows}, **kw)
     train_data = toy.write_jsonl(train_rows, out / "data" / "train.jsonl")
-    eval_data = toy.write_jsonl(eval_rows, out / "data" / "eval.jsonl")
-
+    toy.write_jsonl(eval_rows, out / "data" / "eval.jsonl")
     tokenizer = AutoTokenizer.from_pretrained(base)
-    rows = toy.warmup_rows(
-        train_rows,
-        s.warmup_steps * s.warmup_batch,
-        tokenizer,
-        PromptConfig(),
-        tuple(s.target_range),
-        s.max_checks,
-        seed,
-    )
-    warm_dir = out / "warmup"
-    warm = warmup(base, rows, warm_dir, s.warmup_steps, s.warmup_lr, s.warmup_batch, seed)
-    results: dict[str, Any] = {BEFORE: {"train": {"warmup": warm}, "train_seconds": warm["wall_seconds"]}}
+    size = s.warmup_steps * s.warmup_batch
+    rows = toy.warmup_rows(train_rows, size, tokenizer, PromptConfig(), tuple(s.target_range), s.max_checks, seed)
+    warmup(base, rows, out / "warmup", s.warmup_steps, s.warmup_lr, s.warmup_batch, seed)
+    return out / "warmup", train_data, eval_rows
+
+
+def bench_seed(out: Path, s: DialSettings, seed: int, arms: tuple[str, ...] = ARMS) -> dict[str, Any]:
+    """One seed, every planned step: tiny model, warm-up, GRPO per arm, before/after evals, plots in ``out``."""
+    from l1lite.train import train
+
+    start = time.time()
+    warm_dir, train_data, _ = prepare(out, s, seed)
+    eval_data = out / "data" / "eval.jsonl"
+    results: dict[str, Any] = {BEFORE: {"train_seconds": round(time.time() - start, 1)}}  # tiny model + warm-up
     results[BEFORE].update(measure(s, BEFORE, warm_dir, None, eval_data, out, seed))
 
     for arm in arms:
