@@ -48,15 +48,17 @@ class RealSettings:
     max_tokens: int = 160  # eval cap on generated tokens: 2.5x the largest budget, room to overshoot
     batch_size: int = 16  # eval rows per batched generate call
     train_overrides: list[str] = field(default_factory=list)  # extra --set KEY=VALUE for l1lite train
+    max_mode: bool = True  # also evaluate with the max-mode sentence (the over-budget share)
 
 
 SETTINGS = RealSettings
-QUICK = RealSettings(  # a few minutes on 2 cores: direction only
+QUICK = RealSettings(  # a few minutes on 2 cores: the direction only
     seeds=[0],
     eval_problems=16,
     samples=1,
-    max_tokens=96,
+    max_tokens=80,
     train_overrides=["trainer.max_steps=4"],
+    max_mode=False,
 )
 
 
@@ -65,7 +67,9 @@ def arithmetic_problems(n: int, seed: int, exclude: set[str] | None = None) -> l
     rng = random.Random(seed)
     seen = set(exclude or ())
     rows: list[dict[str, str]] = []
-    while len(rows) < n:
+    for _ in range(100 * n):
+        if len(rows) == n:
+            return rows
         a, b = rng.randint(1, 20), rng.randint(1, 20)
         if rng.random() < 0.5:
             question, answer = f"What is {a} + {b}?", a + b
@@ -75,8 +79,8 @@ def arithmetic_problems(n: int, seed: int, exclude: set[str] | None = None) -> l
         if question not in seen:
             seen.add(question)
             rows.append({"id": f"arith-{seed}-{len(rows)}", "problem": question, "answer": str(answer)})
-        if len(seen) >= 800:
-            raise ConfigError(f"cannot draw {n} distinct arithmetic problems")
+    if len(rows) < n:
+        raise ConfigError(f"cannot draw {n} distinct arithmetic problems (about 600 exist)")
     return rows
 
 
@@ -124,9 +128,11 @@ def _rows(out: Path) -> dict[int, dict[str, float]]:
 def measure(s: RealSettings, folder: Path, label: str, seed: int, data: Path, adapter: Path | None) -> dict:
     """Exact- and max-mode evals of one model: per-budget figures, the exact-mode spread, the wall time."""
     seconds = 0.0
-    for mode in MODES:
+    for mode in MODES if s.max_mode else ("exact",):
         seconds += _eval(s, data, folder / f"{label}-{mode}", mode, seed, adapter, folder / f"{label}-{mode}.log")
-    exact, maxed = _rows(folder / f"{label}-exact"), _rows(folder / f"{label}-max")
+    exact = _rows(folder / f"{label}-exact")
+    nan = {"over_budget": float("nan"), "accuracy": float("nan"), "mean_tokens": float("nan")}
+    maxed = _rows(folder / f"{label}-max") if s.max_mode else {b: nan for b in s.budgets}
     lo, hi = min(s.budgets), max(s.budgets)
     rows = {
         str(b): {

@@ -1,0 +1,38 @@
+"""`l1lite bench real`, reduced: SmolLM2-135M-Instruct through `l1lite train` (shipped preset) and `l1lite eval`."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from l1lite.bench.real import QUICK, arithmetic_problems, run_bench
+from l1lite.config import ConfigError
+
+
+def test_arithmetic_problems_are_distinct_checkable_and_held_out():
+    train = arithmetic_problems(200, 0)
+    held = arithmetic_problems(40, 1, exclude={r["problem"] for r in train})
+    assert len({r["problem"] for r in train}) == 200 and not {r["problem"] for r in held} & {
+        r["problem"] for r in train
+    }
+    for r in train + held:
+        a, op, b = r["problem"].removeprefix("What is ").rstrip("?").split()
+        assert int(r["answer"]) == (int(a) + int(b) if op == "+" else int(a) - int(b)) >= 0
+
+
+def test_budgets_must_span_4x(tmp_path):
+    from dataclasses import replace
+
+    with pytest.raises(ConfigError, match="4x"):
+        run_bench(tmp_path, replace(QUICK, budgets=[32, 64]))
+
+
+@pytest.mark.slow
+def test_reduced_real_model_run_moves_the_dial(tmp_path, monkeypatch):
+    monkeypatch.setenv("L1LITE_CACHE", str(tmp_path / "cache"))  # the GGUF is converted like a user's first run
+    summary = run_bench(tmp_path / "real", QUICK)
+    assert json.loads((tmp_path / "real" / "summary.json").read_text())["settings"]["preset"] == "dial-smollm2"
+    seed = summary["seeds"]["0"]
+    assert seed["train"]["global_step"] == 4 and seed["train"]["base_model"] == "l1lite:smollm2-135m"
+    assert seed["trained"]["dial_spread"] > seed["base"]["dial_spread"], (seed["base"]["rows"], seed["trained"]["rows"])
