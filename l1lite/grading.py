@@ -266,7 +266,7 @@ def _serve() -> None:
         sys.stdout.flush()
 
 
-_NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
+_ANY_NUMBER = re.compile(r"-?\d+(?:\.\d+)?")  # the number grader's candidates
 _LETTER = re.compile(r"(?<![A-Za-z\\])([A-J])(?![A-Za-z])")
 
 
@@ -331,7 +331,7 @@ def is_correct(
         letter = _choice_letter(candidate)
         return letter is not None and letter == _choice_letter(str(gold).upper())
     if grader == "number":
-        numbers = _NUMBER.findall(candidate)
+        numbers = _ANY_NUMBER.findall(candidate)
         return bool(numbers) and fast_verdict(str(gold), numbers[-1]) is True
     return _normalize_text(candidate) == _normalize_text(str(gold))
 

@@ -342,3 +342,12 @@ def test_grpo_trainer_logs_length_metrics(tiny_model_dir, tmp_path):
         assert entry["lcpo/rel_len_error"] == entry[bucket] == pytest.approx(abs(16 - target) / target, abs=1e-4)
         assert ("lcpo/over_budget" in entry) == (targets[target][0] == "max")
         assert entry.get("lcpo/over_budget", 0.0) == 0.0  # 16 tokens never exceed these budgets
+
+
+def test_number_grader_takes_the_last_number_or_the_box():
+    assert is_correct("8 + 8 = 16\n\nSo the answer is 16.", "16", "number", require_think_close=False)
+    assert not is_correct("2 + 6 = 10", "8", "number", require_think_close=False)
+    assert is_correct("first 3, then \\boxed{12} and 5", "12", "number", require_think_close=False)
+    assert not is_correct("no digits here", "3", "number", require_think_close=False)
+    assert not is_correct("8 + 8 = 16", "16", "number")  # no </think>: wrong unless the caller says otherwise
+    assert is_correct("<think>hmm 7</think> it is -4", "-4", "number")
