@@ -21,6 +21,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seeds", help="comma-separated seeds (default: the benchmark's)")
     parser.add_argument("--quick", action="store_true", help="the reduced configuration of the test suite")
     parser.add_argument("--force", action="store_true", help="replace an earlier run in --out")
+    parser.add_argument("--skip-base", action="store_true", help="real: leave the base eval to a parallel run")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -35,7 +36,8 @@ def run(args: argparse.Namespace) -> int:
     settings = bench.QUICK if args.quick else bench.SETTINGS()
     if args.seeds:
         settings = replace(settings, seeds=[int(x) for x in args.seeds.split(",")])
-    summary = bench.run_bench(out, settings, args.force)
+    extra = {"skip_base": True} if args.skip_base else {}
+    summary = bench.run_bench(out, settings, args.force, **extra)
     print(bench.table(summary))
     print(f"report: {out / bench.REPORT}")
     return 0
