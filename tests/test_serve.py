@@ -11,9 +11,11 @@ import http.client
 import json
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -207,3 +209,45 @@ def test_queue_full_and_disconnect_frees_the_slot(tiny_gguf, hf_tokenizer, free_
             assert time.monotonic() < deadline, "the worker was not freed after the client left"
             time.sleep(0.2)
         assert _post(url, {"messages": QUESTION, "max_tokens": 4}, key=None)[0] == 200
+
+
+class _DyingUpstream(BaseHTTPRequestHandler):
+    """An upstream that fails: HTTP 500 when not streaming; cut off after two chunks when streaming."""
+
+    def log_message(self, *args) -> None:
+        """Quiet."""
+
+    def do_GET(self) -> None:
+        self._send(200, "application/json", json.dumps({"object": "list", "data": [{"id": "dying"}]}))
+
+    def do_POST(self) -> None:
+        if not json.loads(self.rfile.read(int(self.headers["Content-Length"]))).get("stream"):
+            self._send(500, "application/json", json.dumps({"error": {"message": "out of memory"}}))
+            return
+        chunk = json.dumps({"choices": [{"index": 0, "text": "ab", "finish_reason": None}]})
+        self._send(200, "text/event-stream", f"data: {chunk}\n\ndata: {chunk}\n\n")  # then the connection closes
+
+    def _send(self, status: int, kind: str, body: str) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", kind)
+        self.end_headers()
+        self.wfile.write(body.encode())
+
+
+def test_upstream_failure_is_an_error_not_a_hang(tiny_gguf, free_port, launch, tmp_path):
+    upstream = ThreadingHTTPServer(("127.0.0.1", 0), _DyingUpstream)
+    threading.Thread(target=upstream.serve_forever, daemon=True).start()
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    source = ["--upstream", f"http://127.0.0.1:{upstream.server_address[1]}", "--tokenizer", str(tiny_gguf)]
+    try:
+        with launch(_serve_cmd(port, source), url + "/health", tmp_path / "serve.log"):
+            code, body = _post(url, {"messages": QUESTION, "max_tokens": 8}, key=None)
+            assert code == 502 and body["error"]["code"] == "upstream_error" and "HTTP 500" in body["error"]["message"]
+            events = _events(url, max_tokens=8)
+            assert events[1]["choices"][0]["delta"] == {"reasoning_content": "ab"}
+            error = events[-1]["error"]
+            assert error["code"] == "upstream_error" and "without [DONE]" in error["message"]
+    finally:
+        upstream.shutdown()
+        upstream.server_close()
