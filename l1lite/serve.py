@@ -172,6 +172,7 @@ class Service:
         defaults: Budget,
         sampling: Sampling,
         *,
+        enforce: str = "none",
         workers: int = 1,
         queue: int = 16,
         max_budget: int = 32768,
@@ -185,8 +186,9 @@ class Service:
         Args:
             backend: the model, shared by all requests.
             name: the model id ``/v1/models`` lists.
-            defaults: the budget, mode, enforcement and ``max_tokens`` of a request that gives none.
+            defaults: the budget, mode and ``max_tokens`` (and forcing's settings) of a request that gives none.
             sampling: temperature and top-p of a request that gives none.
+            enforce: the enforcement of a request that has a budget and gives none.
             workers: requests generated at once (1 for an in-process model).
             queue: requests that may wait for a worker; more get HTTP 503.
             max_budget: the largest thinking budget a request may ask for.
@@ -197,7 +199,7 @@ class Service:
         """
         self.backend, self.name, self.defaults, self.sampling = backend, name, defaults, sampling
         self.max_budget, self.api_key, self.max_body, self.upstream = max_budget, api_key, max_body, upstream
-        self.efforts = efforts or {}
+        self.enforce, self.efforts = enforce, efforts or {}
         self.workers, self.queue = workers, queue
         self.prompt_cfg = PromptConfig()
         self._slots = threading.BoundedSemaphore(workers + queue)
@@ -248,7 +250,7 @@ class Service:
         n = self.efforts[effort] if n is None and effort else n
         n = self.defaults.budget if n is None else n
         mode = _choice(payload, "budget_mode", prompts.MODES) or self.defaults.mode
-        enforce = _choice(payload, "enforce", ENFORCE) or (self.defaults.enforce if n is not None else "none")
+        enforce = _choice(payload, "enforce", ENFORCE) or (self.enforce if n is not None else "none")
         max_tokens = _positive(payload, "max_completion_tokens") or _positive(payload, "max_tokens")
         max_tokens = max_tokens or self.defaults.max_tokens
         try:
@@ -485,7 +487,9 @@ def run(args: argparse.Namespace) -> int:
     if args.queue < 0 or args.parallel < 1 or args.max_budget < 1 or args.max_body < 1:
         raise ConfigError("--queue must be >= 0 and --parallel, --max-budget, --max-body >= 1")
     efforts = _efforts(args.effort_budgets)
-    defaults = budget_from_args(args)
+    defaults = budget_from_args(argparse.Namespace(**{**vars(args), "enforce": "none"}))  # --enforce: per request
+    if defaults.budget is not None:
+        replace(defaults, enforce=args.enforce)  # checked now rather than at the first request
     backend = load_backend(
         args.served_model if args.upstream else args.model,
         endpoint=args.upstream,
@@ -500,6 +504,7 @@ def run(args: argparse.Namespace) -> int:
         name,
         defaults,
         Sampling(temperature=args.temperature, top_p=args.top_p),
+        enforce=args.enforce,
         workers=args.parallel if args.upstream else 1,
         queue=args.queue,
         max_budget=args.max_budget,

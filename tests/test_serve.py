@@ -20,7 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from l1lite.r1 import EOS, THINK_CLOSE
+from l1lite.r1 import EOS, THINK_CLOSE, split_thinking
+from l1lite.serve import _ThinkSplit
 
 pytest.importorskip("llama_cpp")
 
@@ -49,7 +50,7 @@ def serve(source, free_port, launch, tmp_path_factory):
     """``l1lite serve`` with an API key and a queue of 4; its URL (without ``/v1``)."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    cmd = _serve_cmd(port, source, "--api-key", KEY, "--queue", "4")
+    cmd = _serve_cmd(port, source, "--api-key", KEY, "--queue", "4", "--enforce", "cap")
     with launch(cmd, url + "/health", tmp_path_factory.mktemp("serve") / "serve.log"):
         yield url
 
@@ -96,6 +97,18 @@ def _served(url: str) -> int:
         return json.loads(resp.read())["served"]
 
 
+@pytest.mark.parametrize("text", ["ab</think>cd", "  <think>ab</think>c</think>d", "<thi", "a</thin", "</think>x", ""])
+def test_streamed_split_matches_split_thinking(text):
+    for cut in range(len(text) + 1):
+        sent: list[tuple[str, str]] = []
+        split = _ThinkSplit(lambda field, piece, out=sent: out.append((field, piece)))
+        for piece in (text[:cut], text[cut : cut + 2], text[cut + 2 :]):
+            split.add(piece)
+        split.close()
+        streamed = tuple("".join(p for f, p in sent if f == field) for field in ("reasoning_content", "content"))
+        assert streamed == split_thinking(text)[:2], (text, cut)
+
+
 def test_stream_matches_non_stream(serve, whole_utf8_bias):
     bias = {str(t): b for t, b in whole_utf8_bias.items()}
     for enforce in ("none", "cap"):
@@ -129,9 +142,12 @@ def test_cap_never_exceeds_budget_and_counts_are_retokenizations(serve, hf_token
     llama_field = _chat(serve, thinking_budget_tokens=5, budget_mode="max", enforce="cap", max_tokens=12, seed=0)
     assert llama_field["l1lite"]["budget"] == 5 and llama_field["l1lite"]["mode"] == "max"
     for effort, budget in (("low", 8), ("high", 32)):
-        out = _chat(serve, reasoning_effort=effort, enforce="cap", max_tokens=40, seed=0)
+        out = _chat(serve, reasoning_effort=effort, max_tokens=40, seed=0)  # the server's --enforce cap
         assert out["l1lite"]["budget"] == budget
         assert out["usage"]["completion_tokens_details"]["reasoning_tokens"] <= budget
+        assert out["l1lite"]["enforce"] == "cap"
+    unbudgeted = _chat(serve, max_tokens=8, seed=0)
+    assert unbudgeted["l1lite"]["budget"] is None and unbudgeted["l1lite"]["enforce"] == "none"
 
 
 BAD = [
