@@ -205,9 +205,10 @@ class Service:
         self._slots = threading.BoundedSemaphore(workers + queue)
         self._workers = threading.BoundedSemaphore(workers)
         self._lock = threading.Lock()
-        self.counts = {"running": 0, "queued": 0, "served": 0, "refused_busy": 0}
+        self.counts = {"running": 0, "queued": 0, "served": 0, "refused_busy": 0, "client_gone": 0}
 
-    def _count(self, **delta: int) -> None:
+    def count(self, **delta: int) -> None:
+        """Add to the counts ``/health`` reports."""
         with self._lock:
             for key, d in delta.items():
                 self.counts[key] += d
@@ -280,18 +281,18 @@ class Service:
     def admitted(self) -> Iterator[None]:
         """Hold a worker for one request, waiting in the bounded queue; HTTP 503 when the queue is full."""
         if not self._slots.acquire(blocking=False):
-            self._count(refused_busy=1)
+            self.count(refused_busy=1)
             raise ApiError(
                 503, f"server busy: {self.workers} running and {self.queue} queued; retry later", None, "queue_full"
             )
         try:
-            self._count(queued=1)
+            self.count(queued=1)
             with self._workers:
-                self._count(queued=-1, running=1, served=1)
+                self.count(queued=-1, running=1, served=1)
                 try:
                     yield
                 finally:
-                    self._count(running=-1)
+                    self.count(running=-1)
         finally:
             self._slots.release()
 
@@ -379,6 +380,7 @@ class Handler(BaseHTTPRequestHandler):
         except ApiError as e:
             self._json(e.status, e.body())
         except ClientGone:
+            self.service.count(client_gone=1)
             log.info("%s closed the connection mid-stream; its slot is free", self.address_string())
 
     def _body(self) -> Any:
@@ -515,6 +517,8 @@ def run(args: argparse.Namespace) -> int:
     )
     server = make_server(service, args.host, args.port)
     host, port = server.server_address[:2]
+    if not args.api_key and host not in ("127.0.0.1", "::1", "localhost"):
+        log.warning("listening on %s without --api-key: anyone who can reach this port can use the model", host)
     print(f"l1lite serve: {name} at http://{host}:{port}/v1", flush=True)
     try:
         server.serve_forever()

@@ -204,12 +204,11 @@ def test_load_none_lost(serve):
     assert summary["answered"] + summary["refused"] == 80 and summary["answered"] >= 5
 
 
-def test_queue_full_and_disconnect_frees_the_slot(tiny_gguf, hf_tokenizer, free_port, launch, tmp_path):
-    """In-process llama.cpp with no queue: a second request gets 503; a client that leaves frees the worker."""
+def test_queue_full_and_disconnect_frees_the_slot(source, hf_tokenizer, free_port, launch, tmp_path):
+    """One worker and no queue: a second request gets 503; a client that leaves mid-stream frees the worker."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    source = ["--model", str(tiny_gguf), "--threads", "1", "--n-ctx", "4096"]
-    with launch(_serve_cmd(port, source, "--queue", "0"), url + "/health", tmp_path / "serve.log"):
+    with launch(_serve_cmd(port, source, "--queue", "0", "--parallel", "1"), url + "/health", tmp_path / "serve.log"):
         ids = hf_tokenizer([EOS, THINK_CLOSE], add_special_tokens=False)["input_ids"]
         endless = {str(i): -100.0 for row in ids for i in row}  # it can only stop at max_tokens
         body = {"messages": QUESTION, "stream": True, "max_tokens": 4000, "logit_bias": endless}
@@ -219,11 +218,13 @@ def test_queue_full_and_disconnect_frees_the_slot(tiny_gguf, hf_tokenizer, free_
         assert resp.status == 200 and resp.readline().startswith(b"data: ")
         code, busy = _post(url, {"messages": QUESTION, "max_tokens": 4}, key=None)
         assert code == 503 and busy["error"]["code"] == "queue_full" and busy["error"]["type"] == "server_error"
+        resp.close()
         conn.close()
-        deadline = time.monotonic() + 30
-        while json.loads(urllib.request.urlopen(url + "/health", timeout=10).read())["running"]:
+        deadline = time.monotonic() + 60
+        while (health := json.loads(urllib.request.urlopen(url + "/health", timeout=10).read()))["running"]:
             assert time.monotonic() < deadline, "the worker was not freed after the client left"
             time.sleep(0.2)
+        assert health["client_gone"] == 1 and health["served"] == 1  # freed by the disconnect, not by the end
         assert _post(url, {"messages": QUESTION, "max_tokens": 4}, key=None)[0] == 200
 
 
