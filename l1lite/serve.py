@@ -105,7 +105,7 @@ def _positive(payload: dict, name: str, high: int | None = None) -> int | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ApiError(400, f"{name} must be a positive integer, got {value!r}", name, "invalid_budget")
+        raise ApiError(400, f"{name} must be a positive integer, got {value!r}", name, "invalid_value")
     if high is not None and value > high:
         raise ApiError(400, f"{name} {value} is above this server's --max-budget {high}", name, "budget_too_large")
     return value
