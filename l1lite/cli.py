@@ -22,6 +22,7 @@ COMMANDS = {
     "export": ("l1lite.export.cli", "merge a LoRA adapter and export GGUF + Ollama Modelfile"),
     "generate": ("l1lite.inference.cli", "generate with a thinking budget"),
     "chat": ("l1lite.inference.chat", "interactive chat with a thinking budget"),
+    "serve": ("l1lite.serve", "OpenAI-compatible server with a thinking budget per request"),
     "eval": ("l1lite.evaluate", "accuracy and length against budget"),
     "bench": ("l1lite.bench", "benchmarks (e.g. `l1lite bench dial`)"),
 }

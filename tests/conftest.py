@@ -1,6 +1,15 @@
-"""Shared fixtures: one offline tiny model, and its GGUF, per test session."""
+"""Shared fixtures: one offline tiny model and its GGUF per test session; local HTTP servers on free ports."""
 
 from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from pathlib import Path
 
 import pytest
 
@@ -19,3 +28,84 @@ def tiny_gguf(tiny_model_dir, tmp_path_factory):
     from l1lite.export.gguf import export_gguf
 
     return export_gguf(tiny_model_dir, tmp_path_factory.mktemp("gguf") / "tiny.gguf")
+
+
+@pytest.fixture(scope="session")
+def hf_tokenizer(tiny_model_dir):
+    """The tiny model's HF tokenizer: an independent re-tokenization of what the GGUF generates."""
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(tiny_model_dir)
+
+
+@pytest.fixture(scope="session")
+def whole_utf8_bias(hf_tokenizer) -> dict[int, float]:
+    """A logit bias that bans the tokens that are not whole UTF-8 on their own.
+
+    llama-cpp-python's server streams each token decoded on its own and drops a character split across
+    tokens (its non-streaming text keeps it); tests that compare streamed with non-streamed text through it
+    ban those tokens.
+    """
+    ban = {}
+    for token in range(len(hf_tokenizer)):
+        raw = hf_tokenizer.convert_tokens_to_string([hf_tokenizer.convert_ids_to_tokens(token)])
+        if "\ufffd" in raw:
+            ban[token] = -100.0
+    assert 64 <= len(ban) < len(hf_tokenizer) // 2
+    return ban
+
+
+def _free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def _running(cmd: list[str], ready_url: str, log: Path, timeout: float = 90) -> Iterator[subprocess.Popen]:
+    """Run ``cmd`` until the context ends (always terminated); ready once ``ready_url`` answers."""
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=log.open("w"))  # a file: a pipe would fill up
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"{cmd[:4]} exited: {log.read_text()[-2000:]}")
+            try:
+                with urllib.request.urlopen(ready_url, timeout=2):
+                    break
+            except OSError:
+                if time.monotonic() > deadline:
+                    pytest.fail(f"{cmd[:4]} did not become ready in {timeout:.0f} s")
+                time.sleep(0.3)
+        yield proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.fixture(scope="session")
+def free_port() -> Callable[[], int]:
+    """``free_port()``: a TCP port on 127.0.0.1 that was free a moment ago."""
+    return _free_port
+
+
+@pytest.fixture(scope="session")
+def launch() -> Callable[..., AbstractContextManager[subprocess.Popen]]:
+    """``launch(cmd, ready_url, log)``: a context manager that runs a server process until it ends."""
+    return _running
+
+
+@pytest.fixture(scope="module")
+def server(tiny_gguf, tmp_path_factory):
+    """llama-cpp-python's OpenAI-compatible server on a free local port; always terminated."""
+    port = _free_port()
+    cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(tiny_gguf)]
+    cmd += ["--host", "127.0.0.1", "--port", str(port), "--n_ctx", "4096", "--n_threads", "1", "--n_threads_batch", "1"]
+    url = f"http://127.0.0.1:{port}"
+    with _running(cmd, url + "/v1/models", tmp_path_factory.mktemp("server") / "server.log"):
+        yield url

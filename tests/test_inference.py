@@ -10,10 +10,7 @@ from __future__ import annotations
 import io
 import json
 import socket
-import subprocess
 import sys
-import time
-import urllib.request
 
 import pytest
 
@@ -27,51 +24,11 @@ pytest.importorskip("llama_cpp")
 QUESTION = "What is 2 + 3?"
 
 
-@pytest.fixture(scope="session")
-def hf_tokenizer(tiny_model_dir):
-    from transformers import AutoTokenizer
-
-    return AutoTokenizer.from_pretrained(tiny_model_dir)
-
-
 @pytest.fixture(scope="module")
 def llama(tiny_gguf):
     backend = load_backend(str(tiny_gguf), n_ctx=4096, n_threads=1)
     yield backend
     backend.close()
-
-
-@pytest.fixture(scope="module")
-def server(tiny_gguf, tmp_path_factory):
-    """llama-cpp-python's OpenAI-compatible server on a free local port; always terminated."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(tiny_gguf)]
-    cmd += ["--host", "127.0.0.1", "--port", str(port), "--n_ctx", "4096", "--n_threads", "1", "--n_threads_batch", "1"]
-    log = tmp_path_factory.mktemp("server") / "server.log"
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=log.open("w"))  # a file: a pipe would fill up
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"llama_cpp.server exited: {log.read_text()[-2000:]}")
-            try:
-                with urllib.request.urlopen(url + "/v1/models", timeout=2):
-                    break
-            except OSError:
-                if time.monotonic() > deadline:
-                    pytest.fail("llama_cpp.server did not become ready in 90 s")
-                time.sleep(0.3)
-        yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 @pytest.fixture(scope="module")
@@ -185,17 +142,8 @@ def test_server_forcing_reaches_the_minimum(remote, hf_tokenizer):
     _forcing_checks(remote, hf_tokenizer, seeds=range(3))
 
 
-def test_server_streaming_matches_non_streaming(remote, hf_tokenizer):
-    # llama-cpp-python's server streams each token decoded on its own and drops a character split across
-    # tokens (its non-streaming text keeps it); tokens that are not whole UTF-8 are banned for this test.
-    ban = {}
-    for token in range(len(hf_tokenizer)):
-        piece = hf_tokenizer.convert_ids_to_tokens(token)
-        raw = hf_tokenizer.convert_tokens_to_string([piece])
-        if "\ufffd" in raw:
-            ban[token] = -100.0
-    assert 64 <= len(ban) < len(hf_tokenizer) // 2
-    _streaming_checks(remote, seeds=range(2), logit_bias=ban)
+def test_server_streaming_matches_non_streaming(remote, whole_utf8_bias):
+    _streaming_checks(remote, seeds=range(2), logit_bias=whole_utf8_bias)
 
 
 def test_server_without_tokenizer_falls_back_to_chat(server, caplog):

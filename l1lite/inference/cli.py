@@ -2,7 +2,7 @@
 
 The shared options (model / endpoint, budget, sampling) and what they turn into: a backend, a
 ``Budget``, a ``Sampling``; question files and the one-line summary. Imports the package's modules;
-only chat.py imports this one (and no backend or budget module may).
+only chat.py and l1lite.serve import this one (and no backend or budget module may).
 """
 
 from __future__ import annotations

@@ -49,6 +49,7 @@ class _Endpoint(Backend):
                     if body == "[DONE]":
                         return
                     yield json.loads(body)
+                raise ConfigError(f"{url}: the stream ended without [DONE] (the server failed mid-stream)")
         except urllib.error.HTTPError as e:
             detail = e.read().decode("utf-8", errors="replace").strip().replace("\n", " ")[:300]
             raise ConfigError(f"{url}: HTTP {e.code}: {detail}") from None

@@ -1,0 +1,270 @@
+"""``l1lite serve`` as a real subprocess on 127.0.0.1: in-process llama.cpp, and in front of llama.cpp's server.
+
+The ``openai`` package is not installed in this environment, so the tests are the client: urllib requests
+with OpenAI's JSON bodies and headers, SSE read line by line. Counts are checked against an independent
+re-tokenization with the tiny model's HF tokenizer.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from l1lite.r1 import EOS, THINK_CLOSE, split_thinking
+from l1lite.serve import _ThinkSplit
+
+pytest.importorskip("llama_cpp")
+
+KEY = "test-key"
+MAX_BUDGET = 200
+MAX_BODY = 20000
+QUESTION = [{"role": "user", "content": "What is 2 + 3?"}]
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _serve_cmd(port: int, source: list[str], *extra: str) -> list[str]:
+    cmd = [sys.executable, "-m", "l1lite.cli", "serve", *source, "--port", str(port), *extra]
+    return cmd + ["--max-budget", str(MAX_BUDGET), "--max-body", str(MAX_BODY), "--effort-budgets", "8,16,32"]
+
+
+@pytest.fixture(scope="module", params=["local", "upstream"])
+def source(request, tiny_gguf) -> list[str]:
+    """The model options: the tiny GGUF in-process, or llama.cpp's server with the GGUF as tokenizer."""
+    if request.param == "local":
+        return ["--model", str(tiny_gguf), "--threads", "1", "--n-ctx", "4096"]
+    return ["--upstream", request.getfixturevalue("server"), "--tokenizer", str(tiny_gguf)]
+
+
+@pytest.fixture(scope="module")
+def serve(source, free_port, launch, tmp_path_factory):
+    """``l1lite serve`` with an API key and a queue of 4; its URL (without ``/v1``)."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    cmd = _serve_cmd(port, source, "--api-key", KEY, "--queue", "4", "--enforce", "cap")
+    with launch(cmd, url + "/health", tmp_path_factory.mktemp("serve") / "serve.log"):
+        yield url
+
+
+def _post(url: str, body: dict | bytes, key: str | None = KEY, stream: bool = False):
+    """POST to ``/v1/chat/completions``: (status, JSON body), or with ``stream`` the open 200 response."""
+    data = body if isinstance(body, bytes) else json.dumps(body).encode()
+    headers = {"Content-Type": "application/json"} | ({"Authorization": f"Bearer {key}"} if key else {})
+    req = urllib.request.Request(url + "/v1/chat/completions", data=data, headers=headers)
+    try:
+        resp = urllib.request.urlopen(req, timeout=120)
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
+    if stream:
+        return resp
+    with resp:
+        return resp.status, json.loads(resp.read())
+
+
+def _chat(url: str, **fields) -> dict:
+    status, body = _post(url, {"messages": QUESTION, **fields})
+    assert status == 200, body
+    return body
+
+
+def _events(url: str, **fields) -> list[dict]:
+    """The chunks of a streamed answer, checked to be SSE as OpenAI sends it (``data: [DONE]`` last)."""
+    resp = _post(url, {"messages": QUESTION, "stream": True, **fields}, stream=True)
+    with resp:
+        assert resp.headers["Content-Type"] == "text/event-stream"
+        raw = resp.read().decode()
+    blocks = raw.split("\n\n")
+    assert blocks[-1] == "" and blocks[-2] == "data: [DONE]", raw[-200:]
+    assert all(b.startswith("data: ") for b in blocks[:-1])
+    return [json.loads(b[6:]) for b in blocks[:-2]]
+
+
+def _n(tok, text: str) -> int:
+    return len(tok(text, add_special_tokens=False)["input_ids"])
+
+
+def _served(url: str) -> int:
+    with urllib.request.urlopen(url + "/health", timeout=10) as resp:
+        return json.loads(resp.read())["served"]
+
+
+@pytest.mark.parametrize("text", ["ab</think>cd", "  <think>ab</think>c</think>d", "<thi", "a</thin", "</think>x", ""])
+def test_streamed_split_matches_split_thinking(text):
+    for cut in range(len(text) + 1):
+        sent: list[tuple[str, str]] = []
+        split = _ThinkSplit(lambda field, piece, out=sent: out.append((field, piece)))
+        for piece in (text[:cut], text[cut : cut + 2], text[cut + 2 :]):
+            split.add(piece)
+        split.close()
+        streamed = tuple("".join(p for f, p in sent if f == field) for field in ("reasoning_content", "content"))
+        assert streamed == split_thinking(text)[:2], (text, cut)
+
+
+def test_stream_matches_non_stream(serve, whole_utf8_bias):
+    bias = {str(t): b for t, b in whole_utf8_bias.items()}
+    for enforce in ("none", "cap"):
+        for seed in range(2):
+            fields = {"thinking_budget": 24, "enforce": enforce, "max_tokens": 48, "seed": seed, "logit_bias": bias}
+            plain = _chat(serve, **fields)
+            events = _events(serve, **fields, stream_options={"include_usage": True})
+            deltas = [e["choices"][0]["delta"] for e in events if e["choices"]]
+            assert deltas[0] == {"role": "assistant", "content": ""}
+            kinds = [k for d in deltas[1:] for k in d if d[k]]
+            assert kinds == sorted(kinds, key=["reasoning_content", "content"].index)  # reasoning first
+            message = plain["choices"][0]["message"]
+            assert "".join(d.get("reasoning_content", "") for d in deltas) == message["reasoning_content"]
+            assert "".join(d.get("content", "") for d in deltas) == message["content"]
+            assert events[-2]["choices"][0]["finish_reason"] == plain["choices"][0]["finish_reason"]
+            assert events[-1]["choices"] == [] and events[-1]["usage"] == plain["usage"]
+            assert len({e["id"] for e in events}) == 1 and events[0]["object"] == "chat.completion.chunk"
+
+
+def test_cap_never_exceeds_budget_and_counts_are_retokenizations(serve, hf_tokenizer):
+    for budget in (1, 9, 40):
+        for seed in range(2):
+            out = _chat(serve, thinking_budget=budget, enforce="cap", max_tokens=budget + 16, seed=seed)
+            message, usage = out["choices"][0]["message"], out["usage"]
+            reasoning = usage["completion_tokens_details"]["reasoning_tokens"]
+            assert reasoning <= budget, (budget, seed, reasoning)
+            assert reasoning == _n(hf_tokenizer, message["reasoning_content"])
+            text = message["reasoning_content"] + THINK_CLOSE + message["content"]
+            assert usage["completion_tokens"] == _n(hf_tokenizer, text)
+            assert out["l1lite"] == {"budget": budget, "mode": "exact", "enforce": "cap", "waits": 0}
+    llama_field = _chat(serve, thinking_budget_tokens=5, budget_mode="max", enforce="cap", max_tokens=12, seed=0)
+    assert llama_field["l1lite"]["budget"] == 5 and llama_field["l1lite"]["mode"] == "max"
+    for effort, budget in (("low", 8), ("high", 32)):
+        out = _chat(serve, reasoning_effort=effort, max_tokens=40, seed=0)  # the server's --enforce cap
+        assert out["l1lite"]["budget"] == budget
+        assert out["usage"]["completion_tokens_details"]["reasoning_tokens"] <= budget
+        assert out["l1lite"]["enforce"] == "cap"
+    unbudgeted = _chat(serve, max_tokens=8, seed=0)
+    assert unbudgeted["l1lite"]["budget"] is None and unbudgeted["l1lite"]["enforce"] == "none"
+
+
+BAD = [
+    ({"thinking_budget": 0}, 400, "thinking_budget"),
+    ({"thinking_budget": MAX_BUDGET + 1}, 400, "thinking_budget"),
+    ({"thinking_budget_tokens": -3}, 400, "thinking_budget_tokens"),
+    ({"thinking_budget": "many"}, 400, "thinking_budget"),
+    ({"thinking_budget": 10, "budget_mode": "roughly"}, 400, "budget_mode"),
+    ({"thinking_budget": 10, "enforce": "always"}, 400, "enforce"),
+    ({"reasoning_effort": "extreme"}, 400, "reasoning_effort"),
+    ({"enforce": "cap"}, 400, None),  # cap without a budget
+    ({"messages": []}, 400, "messages"),
+    ({"messages": [{"role": "assistant", "content": "hi"}]}, 400, "messages"),
+]
+
+
+def test_bad_requests_never_reach_the_model(serve):
+    served = _served(serve)
+    for fields, status, param in BAD:
+        code, body = _post(serve, {"messages": QUESTION, "max_tokens": 8, **fields})
+        assert code == status and set(body["error"]) == {"message", "type", "param", "code"}, (fields, body)
+        assert body["error"]["param"] == param and body["error"]["type"] == "invalid_request_error"
+    assert _post(serve, b'{"messages": [')[0] == 400
+    assert _post(serve, b"[1, 2]")[1]["error"]["code"] == "invalid_json"
+    huge = {"messages": [{"role": "user", "content": "x" * MAX_BODY}]}
+    code, body = _post(serve, huge)
+    assert code == 413 and body["error"]["code"] == "request_too_large"
+    for key in ("wrong", None):
+        code, body = _post(serve, {"messages": QUESTION, "max_tokens": 8}, key=key)
+        assert code == 401 and body["error"]["code"] == "invalid_api_key"
+    assert _served(serve) == served
+
+
+def test_models_and_health(serve):
+    req = urllib.request.Request(serve + "/v1/models", headers={"Authorization": f"Bearer {KEY}"})
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        models = json.loads(resp.read())
+    assert models["object"] == "list" and models["data"][0]["object"] == "model"
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(serve + "/v1/models", timeout=10)
+    assert refused.value.code == 401
+    with urllib.request.urlopen(serve + "/health", timeout=10) as resp:
+        assert json.loads(resp.read())["status"] == "ok"
+
+
+def test_load_none_lost(serve):
+    """8 clients x 10 requests against a queue of 4: each answered or refused with 503, none lost or hung."""
+    cmd = [sys.executable, str(ROOT / "benchmarks" / "serve_load.py"), "--url", serve, "--api-key", KEY, "--json"]
+    cmd += ["--clients", "8", "--requests", "10", "--max-tokens", "12", "--budget", "6", "--timeout", "120"]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=600, check=False)
+    summary = json.loads(done.stdout)
+    print(summary)
+    assert done.returncode == 0 and not summary["lost"], summary
+    assert summary["answered"] + summary["refused"] == 80 and summary["answered"] >= 5
+
+
+def test_queue_full_and_disconnect_frees_the_slot(source, hf_tokenizer, free_port, launch, tmp_path):
+    """One worker and no queue: a second request gets 503; a client that leaves mid-stream frees the worker."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    with launch(_serve_cmd(port, source, "--queue", "0", "--parallel", "1"), url + "/health", tmp_path / "serve.log"):
+        ids = hf_tokenizer([EOS, THINK_CLOSE], add_special_tokens=False)["input_ids"]
+        endless = {str(i): -100.0 for row in ids for i in row}  # it can only stop at max_tokens
+        body = {"messages": QUESTION, "stream": True, "max_tokens": 4000, "logit_bias": endless}
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        conn.request("POST", "/v1/chat/completions", json.dumps(body), {"Content-Type": "application/json"})
+        resp = conn.getresponse()
+        assert resp.status == 200 and resp.readline().startswith(b"data: ")
+        code, busy = _post(url, {"messages": QUESTION, "max_tokens": 4}, key=None)
+        assert code == 503 and busy["error"]["code"] == "queue_full" and busy["error"]["type"] == "server_error"
+        resp.close()
+        conn.close()
+        deadline = time.monotonic() + 60
+        while (health := json.loads(urllib.request.urlopen(url + "/health", timeout=10).read()))["running"]:
+            assert time.monotonic() < deadline, "the worker was not freed after the client left"
+            time.sleep(0.2)
+        assert health["client_gone"] == 1 and health["served"] == 1  # freed by the disconnect, not by the end
+        assert _post(url, {"messages": QUESTION, "max_tokens": 4}, key=None)[0] == 200
+
+
+class _DyingUpstream(BaseHTTPRequestHandler):
+    """An upstream that fails: HTTP 500 when not streaming; cut off after two chunks when streaming."""
+
+    def log_message(self, *args) -> None:
+        """Quiet."""
+
+    def do_GET(self) -> None:
+        self._send(200, "application/json", json.dumps({"object": "list", "data": [{"id": "dying"}]}))
+
+    def do_POST(self) -> None:
+        if not json.loads(self.rfile.read(int(self.headers["Content-Length"]))).get("stream"):
+            self._send(500, "application/json", json.dumps({"error": {"message": "out of memory"}}))
+            return
+        chunk = json.dumps({"choices": [{"index": 0, "text": "ab", "finish_reason": None}]})
+        self._send(200, "text/event-stream", f"data: {chunk}\n\ndata: {chunk}\n\n")  # then the connection closes
+
+    def _send(self, status: int, kind: str, body: str) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", kind)
+        self.end_headers()
+        self.wfile.write(body.encode())
+
+
+def test_upstream_failure_is_an_error_not_a_hang(tiny_gguf, free_port, launch, tmp_path):
+    upstream = ThreadingHTTPServer(("127.0.0.1", 0), _DyingUpstream)
+    threading.Thread(target=upstream.serve_forever, daemon=True).start()
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    source = ["--upstream", f"http://127.0.0.1:{upstream.server_address[1]}", "--tokenizer", str(tiny_gguf)]
+    try:
+        with launch(_serve_cmd(port, source), url + "/health", tmp_path / "serve.log"):
+            code, body = _post(url, {"messages": QUESTION, "max_tokens": 8}, key=None)
+            assert code == 502 and body["error"]["code"] == "upstream_error" and "HTTP 500" in body["error"]["message"]
+            events = _events(url, max_tokens=8)
+            assert events[1]["choices"][0]["delta"] == {"reasoning_content": "ab"}
+            error = events[-1]["error"]
+            assert error["code"] == "upstream_error" and "without [DONE]" in error["message"]
+    finally:
+        upstream.shutdown()
+        upstream.server_close()
