@@ -24,7 +24,14 @@ MOVED = 1.3  # the dial counts as moved when the spread grows by this factor
 
 
 def run_demo(out: str | Path, config: str = DEMO_CONFIG, overrides: list[str] | None = None, seed: int = 0) -> dict:
-    """Warm-up -> eval -> GRPO (``config``) -> eval -> GGUF -> llama.cpp at both budgets; returns the figures."""
+    """Warm-up -> eval -> GRPO (``config``) -> eval -> GGUF -> llama.cpp at both budgets; returns the figures.
+
+    Args:
+        out: the folder for every artefact (refused if it holds an earlier demo).
+        config: the GRPO stage's training config, a preset name or a YAML path.
+        overrides: extra ``KEY=VALUE`` settings for that config.
+        seed: seed of the toy data, warm-up, training and sampling.
+    """
     from l1lite.bench import dial
     from l1lite.export import export
     from l1lite.inference import Budget, Sampling, generate, load_backend

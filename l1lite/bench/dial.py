@@ -268,7 +268,14 @@ def prepare(out: Path, s: DialSettings, seed: int) -> tuple[Path, Path, list[dic
 
 
 def bench_seed(out: Path, s: DialSettings, seed: int, arms: tuple[str, ...] = ARMS) -> dict[str, Any]:
-    """One seed, every planned step: tiny model, warm-up, GRPO per arm, before/after evals, plots in ``out``."""
+    """One seed, every planned step: tiny model, warm-up, GRPO per arm, before/after evals, plots in ``out``.
+
+    Args:
+        out: the seed's folder.
+        s: the benchmark settings.
+        seed: seed of the model, data, warm-up, training and evals.
+        arms: the GRPO arms to train (``uniform``, ``curriculum``).
+    """
     from l1lite.train import train
 
     start = time.time()

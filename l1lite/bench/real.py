@@ -126,7 +126,16 @@ def _rows(out: Path) -> dict[int, dict[str, float]]:
 
 
 def measure(s: RealSettings, folder: Path, label: str, seed: int, data: Path, adapter: Path | None) -> dict:
-    """Exact- and max-mode evals of one model: per-budget figures, the exact-mode spread, the wall time."""
+    """Exact- and max-mode evals of one model: per-budget figures, the exact-mode spread, the wall time.
+
+    Args:
+        s: the benchmark settings.
+        folder: where the eval folders and logs go (``LABEL-exact``, ``LABEL-max``).
+        label: ``base`` or ``trained``.
+        seed: the evals' sampling seed.
+        data: the held-out problems (JSONL).
+        adapter: the trained LoRA adapter (None: the base model).
+    """
     seconds = 0.0
     for mode in MODES if s.max_mode else ("exact",):
         seconds += _eval(s, data, folder / f"{label}-{mode}", mode, seed, adapter, folder / f"{label}-{mode}.log")
