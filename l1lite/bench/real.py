@@ -24,6 +24,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from l1lite.bench.toy import write_jsonl
 from l1lite.config import ConfigError
 from l1lite.files import atomic_path
 
@@ -84,12 +85,6 @@ def arithmetic_problems(n: int, seed: int, exclude: set[str] | None = None) -> l
     return rows
 
 
-def _write_jsonl(rows: list[dict[str, str]], path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    return path
-
-
 def _l1lite(args: list[str], log: Path) -> float:
     """Run ``l1lite ARGS`` in a new process (output to ``log``); its wall time. A failure names the log."""
     start = time.time()
@@ -120,9 +115,11 @@ def _eval(s: RealSettings, data: Path, out: Path, mode: str, seed: int, adapter:
     return _l1lite([*args, f"--adapter={adapter}"] if adapter else args, log)
 
 
-def _rows(out: Path) -> dict[int, dict[str, float]]:
+def _summary(out: Path) -> tuple[dict[int, dict[str, Any]], float | None]:
+    """An eval folder's per-budget ``prompt`` rows and its dial spread (all tokens)."""
     summary = json.loads((out / "summary.json").read_text())
-    return {r["budget"]: r for r in summary["rows"] if r["strategy"] == "prompt"}
+    rows = {r["budget"]: r for r in summary["rows"] if r["strategy"] == "prompt"}
+    return rows, summary["dial_spread"].get("prompt", {}).get("total")
 
 
 def measure(s: RealSettings, folder: Path, label: str, seed: int, data: Path, adapter: Path | None) -> dict:
@@ -139,10 +136,9 @@ def measure(s: RealSettings, folder: Path, label: str, seed: int, data: Path, ad
     seconds = 0.0
     for mode in MODES if s.max_mode else ("exact",):
         seconds += _eval(s, data, folder / f"{label}-{mode}", mode, seed, adapter, folder / f"{label}-{mode}.log")
-    exact = _rows(folder / f"{label}-exact")
+    exact, spread = _summary(folder / f"{label}-exact")
     nan = {"over_budget": float("nan"), "accuracy": float("nan"), "mean_tokens": float("nan")}
-    maxed = _rows(folder / f"{label}-max") if s.max_mode else {b: nan for b in s.budgets}
-    lo, hi = min(s.budgets), max(s.budgets)
+    maxed = _summary(folder / f"{label}-max")[0] if s.max_mode else {b: nan for b in s.budgets}
     rows = {
         str(b): {
             "accuracy": exact[b]["accuracy"],
@@ -154,7 +150,6 @@ def measure(s: RealSettings, folder: Path, label: str, seed: int, data: Path, ad
         }
         for b in s.budgets
     }
-    spread = rows[str(hi)]["mean_tokens"] / rows[str(lo)]["mean_tokens"] if rows[str(lo)]["mean_tokens"] else None
     return {"rows": rows, "dial_spread": spread, "eval_seconds": round(seconds, 1)}
 
 
@@ -186,8 +181,8 @@ def run_bench(
     start = time.time()
     train_rows = arithmetic_problems(s.train_problems, 0)
     eval_rows = arithmetic_problems(s.eval_problems, 1, exclude={r["problem"] for r in train_rows})
-    train_data = _write_jsonl(train_rows, out / "data" / "train.jsonl")
-    eval_data = _write_jsonl(eval_rows, out / "data" / "eval.jsonl")
+    train_data = write_jsonl(train_rows, out / "data" / "train.jsonl")
+    eval_data = write_jsonl(eval_rows, out / "data" / "eval.jsonl")
     base_file = out / "base" / SEED_RESULT
     if not skip_base and not base_file.is_file():  # one base eval (sampling seed: the first seed) for all seeds
         (out / "base").mkdir(parents=True, exist_ok=True)
@@ -214,7 +209,7 @@ def run_bench(
         result["trained"] = measure(s, folder, "trained", seed, eval_data, folder / "train" / "adapter")
         with atomic_path(folder / SEED_RESULT, force=True) as tmp:
             tmp.write_text(json.dumps(result, indent=1) + "\n")
-        seeds[str(seed)] = json.loads((folder / SEED_RESULT).read_text())
+        seeds[str(seed)] = result
     if not base_file.is_file():
         raise ConfigError(f"seeds {s.seeds} done; the base eval ({base_file}) is not: rerun without --skip-base")
     base = json.loads(base_file.read_text())
