@@ -113,9 +113,10 @@ class RewardConfig:
 class CurriculumConfig:
     """Target-length schedule over training steps and the Exact/Max mix."""
 
-    scheduler: str = "uniform"  # uniform | linear | staged | adaptive
+    scheduler: str = "uniform"  # uniform | choice | linear | staged | adaptive
     lo: int = 100
     hi: int = 4000
+    choices: list[int] = field(default_factory=list)  # choice: the targets to draw from, e.g. [16, 64]
     start: list[int] = field(default_factory=lambda: [100, 4000])  # linear: range at step 0
     end: list[int] = field(default_factory=lambda: [100, 4000])  # linear: range at `steps`
     steps: int = 100  # linear: steps to move from start to end

@@ -26,7 +26,7 @@ from l1lite.config import ConfigError, CurriculumConfig
 
 METRIC = "lcpo/rel_len_error"  # mean |n_y - target| / target, logged by the reward
 STATE_FILE = "curriculum.json"  # saved in each checkpoint
-SCHEDULERS = ("uniform", "linear", "staged", "adaptive")
+SCHEDULERS = ("uniform", "choice", "linear", "staged", "adaptive")
 
 
 def _check_range(lo: float, hi: float, where: str) -> None:
@@ -48,6 +48,9 @@ def validate(cfg: CurriculumConfig) -> None:
     if cfg.scheduler not in SCHEDULERS:
         raise ConfigError(f"unknown curriculum.scheduler '{cfg.scheduler}' (valid: {', '.join(SCHEDULERS)})")
     _check_range(cfg.lo, cfg.hi, "curriculum.lo/hi")
+    if cfg.scheduler == "choice":
+        if not cfg.choices or not all(isinstance(t, int) and t >= 1 for t in cfg.choices):
+            raise ConfigError(f"curriculum.choices must be a list of targets >= 1, got {cfg.choices}")
     if cfg.scheduler == "linear":
         if len(cfg.start) != 2 or len(cfg.end) != 2 or cfg.steps < 1:
             raise ConfigError("curriculum.start and curriculum.end must be [lo, hi] and curriculum.steps >= 1")
@@ -94,6 +97,8 @@ class Curriculum:
         cfg = self.cfg
         if cfg.scheduler == "uniform":
             return cfg.lo, cfg.hi
+        if cfg.scheduler == "choice":
+            return min(cfg.choices), max(cfg.choices)
         if cfg.scheduler == "linear":
             frac = min(1.0, step / cfg.steps)
             lo, hi = (round(a + frac * (b - a)) for a, b in zip(cfg.start, cfg.end, strict=True))
@@ -110,16 +115,21 @@ class Curriculum:
     def draw(self, slot: int) -> tuple[int, str]:
         """``(target_tokens, budget_mode)`` for ``slot`` without recording the fetch.
 
-        ``paired``: an odd slot mirrors the slot before it (same mode, target ``lo * hi / t`` in the same range),
-        so the same problem is asked with a short and a long budget in the same step.
+        ``paired``: an odd slot mirrors the slot before it (same mode, target ``lo * hi / t`` in the same range;
+        ``choice``: the choice nearest to it by ratio), so the same problem is asked with a short and a long
+        budget in the same step.
         """
         step = slot // self.prompts_per_step
         lo, hi = self.range_at(step)
+        choices = self.cfg.choices if self.cfg.scheduler == "choice" else None
         if self.cfg.paired and slot % 2:
             target, mode = self.draw(slot - 1)
-            return min(hi, max(lo, round(lo * hi / target))), mode
+            mirror = lo * hi / target
+            if choices:
+                return min(choices, key=lambda t: abs(math.log(t / mirror))), mode
+            return min(hi, max(lo, round(mirror))), mode
         rng = np.random.default_rng([self.cfg.seed, slot])
-        target = int(rng.integers(lo, hi + 1))
+        target = int(rng.choice(choices)) if choices else int(rng.integers(lo, hi + 1))
         mode = "max" if rng.random() < self.max_ratio_at(step) else "exact"
         return target, mode
 

@@ -9,7 +9,7 @@ from trl import GRPOConfig, GRPOTrainer
 
 from l1lite.cli import main
 from l1lite.config import ConfigError, CurriculumConfig, DataConfig, PromptConfig
-from l1lite.curriculum import METRIC, STATE_FILE, Curriculum, load_curriculum_state
+from l1lite.curriculum import METRIC, STATE_FILE, Curriculum, load_curriculum_state, validate
 from l1lite.data import load_problems
 from l1lite.prompts import parse_budget, user_message
 from l1lite.schedule import CurriculumCallback, prompts_per_step, schedule_dataset
@@ -319,3 +319,15 @@ def test_paired_targets_mirror_each_other_on_the_same_problem(problems):
     assert ids[::2] == ids[1::2] and len(set(ids[::2])) == 20
     with pytest.raises(ConfigError, match="even number of prompts"):
         Curriculum(CurriculumConfig(paired=True), prompts_per_step=3)
+
+
+def test_choice_draws_only_the_given_targets_and_pairs_mirror_them():
+    cur = Curriculum(CurriculumConfig(scheduler="choice", choices=[16, 32, 64], seed=3), 4)
+    drawn = [cur.draw(s) for s in range(300)]
+    assert {t for t, _ in drawn} == {16, 32, 64}
+    paired = Curriculum(CurriculumConfig(scheduler="choice", choices=[16, 24, 64], paired=True), 2)
+    pairs = [(paired.draw(s)[0], paired.draw(s + 1)[0]) for s in range(0, 200, 2)]
+    assert set(pairs) == {(16, 64), (64, 16), (24, 64)}  # 24's mirror (42.7) snaps to the nearest by ratio
+    for bad in ([], [16, 0], [16.5]):
+        with pytest.raises(ConfigError, match="curriculum.choices"):
+            validate(CurriculumConfig(scheduler="choice", choices=bad))
