@@ -477,6 +477,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     h.add_argument("--max-body", type=int, default=1 << 20, help="largest request body in bytes (default 1 MiB)")
     h.add_argument("--queue", type=int, default=16, help="requests that may wait; more get HTTP 503 (default 16)")
     h.add_argument("--parallel", type=int, default=4, help="with --upstream: requests passed on at once (default 4)")
+    h.add_argument(
+        "--upstream-timeout", type=float, default=600, help="with --upstream: seconds of silence before HTTP 502"
+    )
     add_budget_arguments(parser)
 
 
@@ -486,8 +489,8 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("--upstream needs --tokenizer (HF folder or .gguf): it renders the prompt and counts tokens")
     if args.model and Path(args.model).suffix != ".gguf":
         raise ConfigError(f"--model wants a .gguf file, got {args.model}")
-    if args.queue < 0 or args.parallel < 1 or args.max_budget < 1 or args.max_body < 1:
-        raise ConfigError("--queue must be >= 0 and --parallel, --max-budget, --max-body >= 1")
+    if args.queue < 0 or args.parallel < 1 or args.max_budget < 1 or args.max_body < 1 or args.upstream_timeout <= 0:
+        raise ConfigError("--queue must be >= 0, --parallel, --max-budget, --max-body >= 1, --upstream-timeout > 0")
     efforts = _efforts(args.effort_budgets)
     defaults = budget_from_args(argparse.Namespace(**{**vars(args), "enforce": "none"}))  # --enforce: per request
     if defaults.budget is not None:
@@ -499,6 +502,7 @@ def run(args: argparse.Namespace) -> int:
         n_ctx=args.n_ctx,
         seed=args.seed,
         n_threads=args.threads,
+        timeout=args.upstream_timeout,
     )
     name = args.name or (getattr(backend, "model", None) if args.upstream else Path(args.model).stem) or "l1lite"
     service = Service(

@@ -1,8 +1,9 @@
 """``l1lite serve`` as a real subprocess on 127.0.0.1: in-process llama.cpp, and in front of llama.cpp's server.
 
-The ``openai`` package is not installed in this environment, so the tests are the client: urllib requests
-with OpenAI's JSON bodies and headers, SSE read line by line. Counts are checked against an independent
-re-tokenization with the tiny model's HF tokenizer.
+The client is the real ``openai`` package (budget fields through ``extra_body``, as a user sends them);
+raw urllib requests check what that client cannot send (malformed JSON, no Authorization header) and the
+SSE framing byte by byte. Counts are checked against an independent re-tokenization with the tiny model's
+HF tokenizer.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import openai
 import pytest
 
 from l1lite.r1 import EOS, THINK_CLOSE, split_thinking
@@ -70,10 +72,31 @@ def _post(url: str, body: dict | bytes, key: str | None = KEY, stream: bool = Fa
         return resp.status, json.loads(resp.read())
 
 
+NATIVE = {"max_tokens", "seed", "logit_bias", "reasoning_effort", "stream_options"}  # the client's own parameters
+
+
+def _client(url: str, key: str = KEY) -> openai.OpenAI:
+    return openai.OpenAI(base_url=url + "/v1", api_key=key, max_retries=0, timeout=120)
+
+
+def _create(url: str, key: str = KEY, messages: list[dict] = QUESTION, stream: bool = False, **fields):
+    """``chat.completions.create`` through the openai client: l1lite's budget fields go in ``extra_body``."""
+    native = {k: v for k, v in fields.items() if k in NATIVE}
+    extra = {k: v for k, v in fields.items() if k not in NATIVE}
+    return _client(url, key).chat.completions.create(
+        model="l1lite", messages=messages, stream=stream, extra_body=extra, **native
+    )
+
+
 def _chat(url: str, **fields) -> dict:
-    status, body = _post(url, {"messages": QUESTION, **fields})
-    assert status == 200, body
-    return body
+    """A non-streamed answer as the JSON the server sent (the client keeps l1lite's extra fields)."""
+    return _create(url, **fields).model_dump(exclude_unset=True)
+
+
+def _chunks(url: str, **fields) -> list[dict]:
+    """A streamed answer's chunks as parsed by the openai client."""
+    with _create(url, stream=True, **fields) as stream:
+        return [chunk.model_dump(exclude_unset=True) for chunk in stream]
 
 
 def _events(url: str, **fields) -> list[dict]:
@@ -115,7 +138,9 @@ def test_stream_matches_non_stream(serve, whole_utf8_bias):
         for seed in range(2):
             fields = {"thinking_budget": 24, "enforce": enforce, "max_tokens": 48, "seed": seed, "logit_bias": bias}
             plain = _chat(serve, **fields)
-            events = _events(serve, **fields, stream_options={"include_usage": True})
+            events = _chunks(serve, **fields, stream_options={"include_usage": True})
+            raw = _events(serve, **fields, stream_options={"include_usage": True})  # the SSE framing itself
+            assert [e["choices"] for e in raw] == [e["choices"] for e in events]
             deltas = [e["choices"][0]["delta"] for e in events if e["choices"]]
             assert deltas[0] == {"role": "assistant", "content": ""}
             kinds = [k for d in deltas[1:] for k in d if d[k]]
@@ -167,25 +192,26 @@ BAD = [
 def test_bad_requests_never_reach_the_model(serve):
     served = _served(serve)
     for fields, status, param in BAD:
-        code, body = _post(serve, {"messages": QUESTION, "max_tokens": 8, **fields})
-        assert code == status and set(body["error"]) == {"message", "type", "param", "code"}, (fields, body)
-        assert body["error"]["param"] == param and body["error"]["type"] == "invalid_request_error"
+        with pytest.raises(openai.BadRequestError) as err:
+            _create(serve, **{"max_tokens": 8, **fields})
+        assert err.value.status_code == status and set(err.value.body) == {"message", "type", "param", "code"}
+        assert err.value.param == param and err.value.type == "invalid_request_error", (fields, err.value.body)
     assert _post(serve, b'{"messages": [')[0] == 400
     assert _post(serve, b"[1, 2]")[1]["error"]["code"] == "invalid_json"
-    huge = {"messages": [{"role": "user", "content": "x" * MAX_BODY}]}
-    code, body = _post(serve, huge)
-    assert code == 413 and body["error"]["code"] == "request_too_large"
-    for key in ("wrong", None):
-        code, body = _post(serve, {"messages": QUESTION, "max_tokens": 8}, key=key)
-        assert code == 401 and body["error"]["code"] == "invalid_api_key"
+    with pytest.raises(openai.APIStatusError) as err:
+        _create(serve, messages=[{"role": "user", "content": "x" * MAX_BODY}])
+    assert err.value.status_code == 413 and err.value.code == "request_too_large"
+    with pytest.raises(openai.AuthenticationError) as err:
+        _create(serve, key="wrong", max_tokens=8)
+    assert err.value.status_code == 401 and err.value.code == "invalid_api_key"
+    code, body = _post(serve, {"messages": QUESTION, "max_tokens": 8}, key=None)  # no Authorization header
+    assert code == 401 and body["error"]["code"] == "invalid_api_key"
     assert _served(serve) == served
 
 
 def test_models_and_health(serve):
-    req = urllib.request.Request(serve + "/v1/models", headers={"Authorization": f"Bearer {KEY}"})
-    with urllib.request.urlopen(req, timeout=10) as resp:
-        models = json.loads(resp.read())
-    assert models["object"] == "list" and models["data"][0]["object"] == "model"
+    models = _client(serve).models.list().data
+    assert len(models) == 1 and models[0].object == "model" and models[0].owned_by == "l1lite"
     with pytest.raises(urllib.error.HTTPError) as refused:
         urllib.request.urlopen(serve + "/v1/models", timeout=10)
     assert refused.value.code == 401
@@ -216,7 +242,7 @@ def test_queue_full_and_disconnect_frees_the_slot(source, hf_tokenizer, free_por
         conn.request("POST", "/v1/chat/completions", json.dumps(body), {"Content-Type": "application/json"})
         resp = conn.getresponse()
         assert resp.status == 200 and resp.readline().startswith(b"data: ")
-        code, busy = _post(url, {"messages": QUESTION, "max_tokens": 4}, key=None)
+        code, busy = _post(url, {"messages": QUESTION, "max_tokens": 4}, key=None)  # at once: the stream is short
         assert code == 503 and busy["error"]["code"] == "queue_full" and busy["error"]["type"] == "server_error"
         resp.close()
         conn.close()
@@ -259,12 +285,55 @@ def test_upstream_failure_is_an_error_not_a_hang(tiny_gguf, free_port, launch, t
     source = ["--upstream", f"http://127.0.0.1:{upstream.server_address[1]}", "--tokenizer", str(tiny_gguf)]
     try:
         with launch(_serve_cmd(port, source), url + "/health", tmp_path / "serve.log"):
-            code, body = _post(url, {"messages": QUESTION, "max_tokens": 8}, key=None)
-            assert code == 502 and body["error"]["code"] == "upstream_error" and "HTTP 500" in body["error"]["message"]
+            with pytest.raises(openai.InternalServerError) as failed:
+                _create(url, max_tokens=8)
+            assert failed.value.status_code == 502 and failed.value.code == "upstream_error"
+            assert "HTTP 500" in failed.value.message
+            with pytest.raises(openai.APIError, match="without \\[DONE\\]"):
+                _chunks(url, max_tokens=8)
             events = _events(url, max_tokens=8)
             assert events[1]["choices"][0]["delta"] == {"reasoning_content": "ab"}
             error = events[-1]["error"]
             assert error["code"] == "upstream_error" and "without [DONE]" in error["message"]
     finally:
+        upstream.shutdown()
+        upstream.server_close()
+
+
+class _HangingUpstream(_DyingUpstream):
+    """An upstream that stops talking: no answer at all, or one chunk of a stream and then silence."""
+
+    release = threading.Event()
+
+    def do_POST(self) -> None:
+        stream = json.loads(self.rfile.read(int(self.headers["Content-Length"]))).get("stream")
+        if stream:
+            chunk = json.dumps({"choices": [{"index": 0, "text": "ab", "finish_reason": None}]})
+            self.send_response(200)
+            self.send_header("Content-Type", "text/event-stream")
+            self.end_headers()
+            self.wfile.write(f"data: {chunk}\n\n".encode())
+            self.wfile.flush()
+        self.release.wait(120)
+
+
+def test_hanging_upstream_times_out(tiny_gguf, free_port, launch, tmp_path):
+    upstream = ThreadingHTTPServer(("127.0.0.1", 0), _HangingUpstream)
+    threading.Thread(target=upstream.serve_forever, daemon=True).start()
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    source = ["--upstream", f"http://127.0.0.1:{upstream.server_address[1]}", "--tokenizer", str(tiny_gguf)]
+    try:
+        with launch(_serve_cmd(port, source, "--upstream-timeout", "2"), url + "/health", tmp_path / "serve.log"):
+            start = time.monotonic()
+            with pytest.raises(openai.InternalServerError) as failed:
+                _create(url, max_tokens=8)
+            assert failed.value.status_code == 502 and "no answer within 2 s" in failed.value.message
+            events = _events(url, max_tokens=8)
+            assert events[1]["choices"][0]["delta"] == {"reasoning_content": "ab"}
+            assert "no answer within 2 s" in events[-1]["error"]["message"]
+            assert time.monotonic() - start < 30
+    finally:
+        _HangingUpstream.release.set()
         upstream.shutdown()
         upstream.server_close()

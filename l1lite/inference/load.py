@@ -26,6 +26,7 @@ def load_backend(
     n_ctx: int = 8192,
     seed: int = 0,
     n_threads: int | None = None,
+    timeout: float = 600,
 ) -> Backend:
     """``model`` ``.gguf`` -> llama.cpp; a folder -> transformers (+ ``adapter``); ``endpoint`` -> OpenAI-compatible.
 
@@ -39,18 +40,19 @@ def load_backend(
         n_ctx: llama.cpp context size.
         seed: seed of the backend's own seed stream (for calls that give none).
         n_threads: llama.cpp threads (default: llama-cpp-python's choice).
+        timeout: with ``endpoint``: seconds to wait for the server (to connect, and for each read of an answer).
     """
     if endpoint:
         if adapter:
             raise ConfigError("--adapter cannot be applied to an --endpoint (load it in the server)")
         if tokenizer:
-            return OpenAIBackend(endpoint, load_vocab(tokenizer), model=model, seed=seed)
+            return OpenAIBackend(endpoint, load_vocab(tokenizer), model=model, seed=seed, timeout=timeout)
         log.warning(
             "no --tokenizer for %s: using /v1/chat/completions with the server's chat template; "
             "no budget enforcement and no token counts (-1)",
             endpoint,
         )
-        return OpenAIChatBackend(endpoint, model=model, seed=seed)
+        return OpenAIChatBackend(endpoint, model=model, seed=seed, timeout=timeout)
     if not model:
         raise ConfigError("give --model (a .gguf file or an HF model folder) or --endpoint URL")
     path = Path(resolve_model(model) if model.startswith(BUILTIN_PREFIX) else model)  # a .gguf stays for llama.cpp

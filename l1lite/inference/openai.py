@@ -55,6 +55,8 @@ class _Endpoint(Backend):
             raise ConfigError(f"{url}: HTTP {e.code}: {detail}") from None
         except urllib.error.URLError as e:
             raise ConfigError(f"{url}: cannot reach the endpoint ({e.reason})") from None
+        except TimeoutError:
+            raise ConfigError(f"{url}: no answer within {self.timeout:g} s (the server hangs)") from None
 
     def _first_model(self) -> str | None:
         try:
