@@ -16,6 +16,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -277,27 +278,35 @@ class _DyingUpstream(BaseHTTPRequestHandler):
         self.wfile.write(body.encode())
 
 
-def test_upstream_failure_is_an_error_not_a_hang(tiny_gguf, free_port, launch, tmp_path):
-    upstream = ThreadingHTTPServer(("127.0.0.1", 0), _DyingUpstream)
+@contextmanager
+def _serve_before(handler: type[BaseHTTPRequestHandler], tiny_gguf, free_port, launch, log: Path, *extra: str):
+    """``l1lite serve`` in front of a fake upstream answering with ``handler``; its URL."""
+    upstream = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    upstream.daemon_threads, upstream.block_on_close = True, False  # a hanging handler does not hold the close
     threading.Thread(target=upstream.serve_forever, daemon=True).start()
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     source = ["--upstream", f"http://127.0.0.1:{upstream.server_address[1]}", "--tokenizer", str(tiny_gguf)]
     try:
-        with launch(_serve_cmd(port, source), url + "/health", tmp_path / "serve.log"):
-            with pytest.raises(openai.InternalServerError) as failed:
-                _create(url, max_tokens=8)
-            assert failed.value.status_code == 502 and failed.value.code == "upstream_error"
-            assert "HTTP 500" in failed.value.message
-            with pytest.raises(openai.APIError, match="without \\[DONE\\]"):
-                _chunks(url, max_tokens=8)
-            events = _events(url, max_tokens=8)
-            assert events[1]["choices"][0]["delta"] == {"reasoning_content": "ab"}
-            error = events[-1]["error"]
-            assert error["code"] == "upstream_error" and "without [DONE]" in error["message"]
+        with launch(_serve_cmd(port, source, *extra), url + "/health", log):
+            yield url
     finally:
         upstream.shutdown()
         upstream.server_close()
+
+
+def test_upstream_failure_is_an_error_not_a_hang(tiny_gguf, free_port, launch, tmp_path):
+    with _serve_before(_DyingUpstream, tiny_gguf, free_port, launch, tmp_path / "serve.log") as url:
+        with pytest.raises(openai.InternalServerError) as failed:
+            _create(url, max_tokens=8)
+        assert failed.value.status_code == 502 and failed.value.code == "upstream_error"
+        assert "HTTP 500" in failed.value.message
+        with pytest.raises(openai.APIError, match="without \\[DONE\\]"):
+            _chunks(url, max_tokens=8)
+        events = _events(url, max_tokens=8)
+        assert events[1]["choices"][0]["delta"] == {"reasoning_content": "ab"}
+        error = events[-1]["error"]
+        assert error["code"] == "upstream_error" and "without [DONE]" in error["message"]
 
 
 class _HangingUpstream(_DyingUpstream):
@@ -318,13 +327,9 @@ class _HangingUpstream(_DyingUpstream):
 
 
 def test_hanging_upstream_times_out(tiny_gguf, free_port, launch, tmp_path):
-    upstream = ThreadingHTTPServer(("127.0.0.1", 0), _HangingUpstream)
-    threading.Thread(target=upstream.serve_forever, daemon=True).start()
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    source = ["--upstream", f"http://127.0.0.1:{upstream.server_address[1]}", "--tokenizer", str(tiny_gguf)]
+    log = tmp_path / "serve.log"
     try:
-        with launch(_serve_cmd(port, source, "--upstream-timeout", "2"), url + "/health", tmp_path / "serve.log"):
+        with _serve_before(_HangingUpstream, tiny_gguf, free_port, launch, log, "--upstream-timeout", "2") as url:
             start = time.monotonic()
             with pytest.raises(openai.InternalServerError) as failed:
                 _create(url, max_tokens=8)
@@ -335,5 +340,3 @@ def test_hanging_upstream_times_out(tiny_gguf, free_port, launch, tmp_path):
             assert time.monotonic() - start < 30
     finally:
         _HangingUpstream.release.set()
-        upstream.shutdown()
-        upstream.server_close()
