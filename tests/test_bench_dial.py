@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import statistics
+import time
 
 import pytest
 
@@ -66,3 +67,9 @@ def test_reduced_benchmark_moves_the_dial(tmp_path):
     before = summary["mean"][BEFORE]["dial_spread"]
     for arm in ARMS:
         assert summary["mean"][arm]["dial_spread"] > before, (arm, summary["mean"][arm]["rows"])
+    with pytest.raises(ConfigError, match="exists for seeds"):
+        run_bench(tmp_path, QUICK)
+    (tmp_path / "summary.json").unlink()
+    start = time.time()
+    again = run_bench(tmp_path, QUICK)  # the finished seed is reused, not rerun
+    assert time.time() - start < 5 and again["mean"] == summary["mean"]

@@ -31,6 +31,7 @@ from l1lite.config import ConfigError, EvalConfig, PromptConfig, TrainConfig, fr
 from l1lite.files import atomic_path
 
 SUMMARY = "summary.json"
+SEED_RESULT = "result.json"  # one finished seed; a rerun into the same --out keeps it
 REPORT = "report.md"
 ARMS = ("uniform", "curriculum")
 BEFORE = "warmup"  # label of the before-RL row (the warm-up model)
@@ -302,12 +303,23 @@ def bench_seed(out: Path, s: DialSettings, seed: int, arms: tuple[str, ...] = AR
 
 
 def run_bench(out: str | Path, s: DialSettings | None = None, force: bool = False) -> dict[str, Any]:
-    """Every seed of the benchmark into ``out/seed-N``, then the means over seeds; returns (and writes) the summary."""
+    """Every seed of the benchmark into ``out/seed-N``, then the means over seeds; returns (and writes) the summary.
+
+    A finished seed is kept (``seed-N/result.json``) and reused by a later run into the same ``out``: runs of
+    single seeds (``--seeds 0``, ``--seeds 1``, ...) can go in parallel, and a run of all seeds then only
+    writes the summary. A summary of the same seeds is refused without ``force``.
+
+    Args:
+        out: the output folder.
+        s: the settings (default :class:`DialSettings`).
+        force: start over, removing ``out``.
+    """
     s = s or DialSettings()
     out = Path(out)
     check_settings(s)
     if (out / SUMMARY).exists() and not force:
-        raise ConfigError(f"{out / SUMMARY} exists; use another --out or --force")
+        if json.loads((out / SUMMARY).read_text())["settings"]["seeds"] == s.seeds:
+            raise ConfigError(f"{out / SUMMARY} exists for seeds {s.seeds}; use another --out or --force")
     if force and out.exists():
         import shutil
 
@@ -315,8 +327,14 @@ def run_bench(out: str | Path, s: DialSettings | None = None, force: bool = Fals
     start = time.time()
     seeds = {}
     for seed in s.seeds:
+        done = out / f"seed-{seed}" / SEED_RESULT
+        if done.is_file():
+            seeds[str(seed)] = json.loads(done.read_text())
+            continue
         t = time.time()
         seeds[str(seed)] = {"results": bench_seed(out / f"seed-{seed}", s, seed), "seconds": round(time.time() - t, 1)}
+        with atomic_path(done, force=True) as tmp:
+            tmp.write_text(json.dumps(seeds[str(seed)], indent=1) + "\n")
     labels = list(seeds[str(s.seeds[0])]["results"])
     mean = {label: aggregate([v["results"][label] for v in seeds.values()]) for label in labels}
     summary = {
