@@ -107,6 +107,7 @@ def test_train_config_is_checked_before_any_model_loads(tmp_path, override, need
         ("reward.custom=[nosuchpkg:f]", "reward.custom 'nosuchpkg:f'"),
         ("trainer.lerning_rate=0.1", "trainer.lerning_rate"),
         ("trainer.num_generations=3", "num_generations"),
+        ("trainer.use_vllm=true", "trainer.use_vllm needs a CUDA GPU"),
     ],
 )
 def test_check_train_config_names_the_culprit(override, needle):
