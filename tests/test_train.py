@@ -116,6 +116,15 @@ def test_check_train_config_names_the_culprit(override, needle):
         check_train_config(cfg)
 
 
+@pytest.mark.parametrize("preset", ["l1-exact-vllm", "l1-exact-vllm-server"])
+def test_vllm_presets_resolve_in_grpo_config_and_are_refused_without_cuda(preset):
+    sets = ["model.name=/nonexistent/model", "logging.report_to=[none]"]
+    cfg = load_config(TrainConfig, ROOT / "configs" / f"{preset}.yaml", sets)
+    assert cfg.trainer["use_vllm"] and cfg.trainer["vllm_mode"] in preset + "-colocate"
+    with pytest.raises(ConfigError, match="trainer.use_vllm needs a CUDA GPU: vLLM does not generate on CPU"):
+        check_train_config(cfg)
+
+
 def test_existing_checkpoints_need_resume(tiny_model_dir, tmp_path):
     (tmp_path / "checkpoint-1").mkdir()
     cfg = load_config(TrainConfig, DEMO, _overrides(tiny_model_dir, tmp_path))
