@@ -109,7 +109,7 @@ def load(backend: str, model_cfg: ModelConfig, lora: LoraConfig) -> tuple[Any, A
             name,
             quantization_config=nf4_config(compute),
             dtype=compute,
-            device_map={"": 0} if cuda else {"": "cpu"},
+            device_map={"": torch.cuda.current_device()} if cuda else {"": "cpu"},  # this rank's GPU
         )
         disable_cpu_bf16_repack(model)
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=model_cfg.gradient_checkpointing)

@@ -2,13 +2,15 @@
 
 Owns how a pure :class:`l1lite.curriculum.Curriculum` meets TRL: ``schedule_dataset`` builds the lazily
 transformed rows GRPOTrainer walks in order, ``CurriculumCallback`` feeds logs back and saves the state in
-each checkpoint, ``prompts_per_step`` reads a resolved GRPOConfig. Must not import the training runner
-(``l1lite.train``) or any CLI.
+each checkpoint, ``prompts_per_step`` reads a resolved GRPOConfig. Under several processes (accelerate, torchrun)
+every rank holds the same curriculum and fetches only its share of each step's slots; the callback keeps the
+ranks' curricula identical. Must not import the training runner (``l1lite.train``) or any CLI.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -21,6 +23,8 @@ from l1lite.config import ConfigError, PromptConfig
 from l1lite.curriculum import STATE_FILE, Curriculum
 from l1lite.files import atomic_path
 from l1lite.prompts import messages
+
+log = logging.getLogger(__name__)
 
 
 def schedule_dataset(
@@ -74,16 +78,34 @@ def schedule_dataset(
 
 
 class CurriculumCallback(TrainerCallback):
-    """Feeds trainer logs to the curriculum and saves its state in each checkpoint."""
+    """Feeds trainer logs to the curriculum and saves its state in each checkpoint, the same on every rank.
+
+    TRL averages the ``lcpo/*`` metrics over all processes before logging, so every rank observes the same
+    value at the same step. The one rank-local input, the highest step handed out, is reduced to its maximum
+    over the ranks before each observation, so a widening starts at the same step everywhere.
+    """
 
     def __init__(self, curriculum: Curriculum):
         self.curriculum = curriculum
 
     def on_log(self, args, state, control, logs=None, **kwargs):
-        if logs:
-            self.curriculum.observe(state.global_step, logs)
+        if not logs:
+            return
+        if args.world_size > 1:
+            from accelerate.utils import gather_object
+
+            self.curriculum.fetched_step = max(gather_object([self.curriculum.fetched_step]))
+        stages = len(self.curriculum.stages)
+        self.curriculum.observe(state.global_step, logs)
+        if len(self.curriculum.stages) > stages:
+            start, lo, hi = self.curriculum.stages[-1]
+            log.info("curriculum: rank %d widened to [%d, %d] from step %d", args.process_index, lo, hi, start)
 
     def on_save(self, args, state, control, **kwargs):
+        if args.world_size > 1:
+            from accelerate import PartialState
+
+            PartialState().wait_for_everyone()  # every rank has written its RNG state into the checkpoint
         if state.is_world_process_zero:
             folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
             with atomic_path(folder / STATE_FILE, force=True) as tmp:
@@ -91,7 +113,17 @@ class CurriculumCallback(TrainerCallback):
 
 
 def prompts_per_step(args: Any) -> int:
-    """Distinct prompts per optimizer step for a resolved GRPOConfig, under TRL's RepeatSampler."""
+    """Distinct prompts per optimizer step over all processes, for a resolved GRPOConfig, under TRL's RepeatSampler.
+
+    GRPOConfig's ``generation_batch_size`` is ``per_device_train_batch_size * world_size * steps_per_generation``
+    (the world size of the process resolving it), and RepeatSampler hands each generation round's prompts out in
+    slot order, cut into contiguous per-rank shares: step ``k``'s prompts are slots ``k * n .. (k + 1) * n - 1``
+    whatever the number of ranks.
+
+    Args:
+        args (`trl.GRPOConfig`):
+            The resolved trainer arguments.
+    """
     per_round = args.generation_batch_size // args.num_generations
     rounds_per_step = args.gradient_accumulation_steps / (args.steps_per_generation * args.num_iterations)
     if (per_round * rounds_per_step) % 1 or per_round * rounds_per_step < 1:

@@ -2,7 +2,8 @@
 
 Owns the training run: :func:`check_train_config` (the whole config, validated before any model or data
 is loaded), the GRPOConfig it resolves, checkpoints and resume, and the run's outputs (``adapter/``,
-``summary.json``, ``log_history.json``, ``config.yaml``). Each stage checks its own section (rewards,
+``summary.json``, ``log_history.json``, ``config.yaml``, written by the main process only when several run under
+accelerate or torchrun). Each stage checks its own section (rewards,
 curriculum, data, backends, models). Imports Unsloth (through :mod:`l1lite.backends`) before TRL, and TRL,
 transformers and the data only inside functions. Must not import export, inference, evaluation or the CLI.
 """
@@ -56,12 +57,39 @@ def grpo_args(cfg: TrainConfig, cuda: bool, bf16: bool = False) -> Any:
         raise ConfigError(f"invalid trainer settings: {str(e).splitlines()[0]}") from None
 
 
+def check_vllm(args: Any, cuda: bool) -> None:
+    """Refuse vLLM generation settings that TRL 1.14 would only reject after loading the model, or that fail.
+
+    Args:
+        args (`trl.GRPOConfig`):
+            The resolved trainer arguments.
+        cuda (`bool`):
+            Whether a CUDA GPU is usable.
+    """
+    import importlib.util
+
+    if not args.use_vllm:
+        return
+    if not cuda:
+        raise ConfigError("trainer.use_vllm needs a CUDA GPU: vLLM does not generate on CPU")
+    if args.vllm_mode not in ("colocate", "server"):
+        raise ConfigError(f"trainer.vllm_mode must be 'colocate' or 'server', got '{args.vllm_mode}'")
+    if importlib.util.find_spec("vllm") is None:
+        raise ConfigError("trainer.use_vllm needs vLLM installed (pip install 'trl[vllm]')")
+    if args.vllm_mode == "colocate" and args.world_size % args.vllm_tensor_parallel_size:
+        raise ConfigError(
+            f"trainer.vllm_tensor_parallel_size {args.vllm_tensor_parallel_size} must divide the "
+            f"{args.world_size} training processes (vllm_mode colocate)"
+        )
+
+
 def check_train_config(cfg: TrainConfig) -> tuple[str, str, Any]:
     """Validate the whole config before any model or data is loaded; returns ``(backend, reason, GRPOConfig)``.
 
     Cheap checks first: model name, backend name, reward (mode, grader, custom rewards), curriculum and the
     data section. Then the backend is chosen (importing Unsloth when it is a candidate, before anything
-    imports TRL) and the trainer keys are resolved by GRPOConfig, with whole prompts per optimizer step.
+    imports TRL) and the trainer keys are resolved by GRPOConfig (in the launched process: its world size
+    counts), with whole prompts per optimizer step and usable vLLM settings.
     """
     from l1lite.data import check_data
 
@@ -79,6 +107,7 @@ def check_train_config(cfg: TrainConfig) -> tuple[str, str, Any]:
     cuda = torch.cuda.is_available()
     args = grpo_args(cfg, cuda, bf16=cuda and torch.cuda.is_bf16_supported())
     prompts_per_step(args)
+    check_vllm(args, cuda)
     return backend, why, args
 
 
@@ -98,6 +127,12 @@ def train(cfg: TrainConfig, resume: bool | str = False, callbacks: list | None =
         checkpoint = resume if isinstance(resume, str) else last_checkpoint(out)
         if checkpoint is None:
             raise ConfigError(f"--resume: no complete checkpoint found in {out}")
+        if args.world_size > 1 and args.device.type == "cpu" and (args.optim != "sgd" or args.optim_args):
+            raise ConfigError(
+                f"--resume of a {args.world_size}-process CPU run fails in transformers 5.17: it loads the optimizer "
+                f"state onto {args.device} (accelerate 1.15's CPU device), which torch.load refuses; resume on GPUs, "
+                "in one process, or train with trainer.optim=sgd (no optimizer state to load)"
+            )
     elif any(out.glob("checkpoint-*")):
         raise ConfigError(f"{out} already has checkpoints: pass --resume or choose another output_dir")
 
@@ -108,9 +143,11 @@ def train(cfg: TrainConfig, resume: bool | str = False, callbacks: list | None =
     from l1lite.schedule import CurriculumCallback, prompts_per_step, schedule_dataset
 
     log.info("backend: %s (%s)", backend, why)
-    print(f"l1lite: backend '{backend}' ({why})", flush=True)
-    model, tokenizer = backends.load(backend, cfg.model, cfg.lora)
-    problems = load_problems(cfg.data, tokenizer, prompt_cfg=cfg.prompt, max_budget=cfg.curriculum.hi)
+    main = args.process_index == 0
+    print(f"l1lite: backend '{backend}' ({why}), process {args.process_index} of {args.world_size}", flush=True)
+    with args.main_process_first(desc="model and data"):  # the main process fills the caches first
+        model, tokenizer = backends.load(backend, cfg.model, cfg.lora)
+        problems = load_problems(cfg.data, tokenizer, prompt_cfg=cfg.prompt, max_budget=cfg.curriculum.hi)
     per_step = prompts_per_step(args)
     curriculum = Curriculum(cfg.curriculum, prompts_per_step=per_step)
     if checkpoint:
@@ -118,8 +155,9 @@ def train(cfg: TrainConfig, resume: bool | str = False, callbacks: list | None =
         if state is not None:
             curriculum.load_state_dict(state)
     dataset = schedule_dataset(problems, curriculum, cfg.prompt, num_slots=args.max_steps * per_step, seed=args.seed)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "config.yaml").write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False, allow_unicode=True))
+    if main:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "config.yaml").write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False, allow_unicode=True))
 
     trainer = GRPOTrainer(
         model=model,
@@ -132,16 +170,15 @@ def train(cfg: TrainConfig, resume: bool | str = False, callbacks: list | None =
     start = time.time()
     result = trainer.train(resume_from_checkpoint=checkpoint)
     adapter_dir = out / ADAPTER_DIR
-    trainer.model.save_pretrained(adapter_dir)
-    tokenizer.save_pretrained(adapter_dir)
+    trainer.save_model(str(adapter_dir))  # the adapter and tokenizer, gathered from every rank, written by the main
     history = trainer.state.log_history
-    (out / "log_history.json").write_text(json.dumps(history, indent=1))
     summary = {
         "backend": backend,
         "backend_reason": why,
         "base_model": cfg.model.name,
         "global_step": trainer.state.global_step,
         "prompts_per_step": per_step,
+        "world_size": args.world_size,
         "resumed_from": checkpoint,
         "train_loss": result.training_loss,
         "wall_seconds": round(time.time() - start, 2),
@@ -151,7 +188,9 @@ def train(cfg: TrainConfig, resume: bool | str = False, callbacks: list | None =
         },
         "curriculum": curriculum.state_dict(),
     }
-    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    if main:
+        (out / "log_history.json").write_text(json.dumps(history, indent=1))
+        (out / "summary.json").write_text(json.dumps(summary, indent=2))
     return summary
 
 

@@ -11,7 +11,7 @@ import pytest
 from l1lite.config import ConfigError, TrainConfig, config_file, load_config, presets
 
 ROOT = Path(__file__).resolve().parents[1]
-SHIPPED = ["demo-cpu", "dial-smollm2", "l1-exact", "l1-max", "toy-dial"]
+SHIPPED = ["demo-cpu", "dial-smollm2", "l1-exact", "l1-exact-vllm", "l1-exact-vllm-server", "l1-max", "toy-dial"]
 LISTED = ", ".join(SHIPPED)
 
 

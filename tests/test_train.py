@@ -107,11 +107,21 @@ def test_train_config_is_checked_before_any_model_loads(tmp_path, override, need
         ("reward.custom=[nosuchpkg:f]", "reward.custom 'nosuchpkg:f'"),
         ("trainer.lerning_rate=0.1", "trainer.lerning_rate"),
         ("trainer.num_generations=3", "num_generations"),
+        ("trainer.use_vllm=true", "trainer.use_vllm needs a CUDA GPU"),
     ],
 )
 def test_check_train_config_names_the_culprit(override, needle):
     cfg = load_config(TrainConfig, "l1-exact", ["model.name=/nonexistent/model", "logging.report_to=[none]", override])
     with pytest.raises(ConfigError, match=re.escape(needle)):
+        check_train_config(cfg)
+
+
+@pytest.mark.parametrize("preset", ["l1-exact-vllm", "l1-exact-vllm-server"])
+def test_vllm_presets_resolve_in_grpo_config_and_are_refused_without_cuda(preset):
+    sets = ["model.name=/nonexistent/model", "logging.report_to=[none]"]
+    cfg = load_config(TrainConfig, ROOT / "configs" / f"{preset}.yaml", sets)
+    assert cfg.trainer["use_vllm"] and cfg.trainer["vllm_mode"] in preset + "-colocate"
+    with pytest.raises(ConfigError, match="trainer.use_vllm needs a CUDA GPU: vLLM does not generate on CPU"):
         check_train_config(cfg)
 
 
