@@ -258,7 +258,7 @@ def apply_override(data: dict[str, Any], assignment: str) -> None:
 def presets() -> dict[str, str]:
     """Shipped preset names (sorted) and each one's description: the first comment line of its YAML."""
     found = {}
-    for entry in sorted(resources.files(PRESETS_PACKAGE).iterdir(), key=lambda e: e.name):
+    for entry in sorted(resources.files(PRESETS_PACKAGE).iterdir(), key=lambda e: e.name.removesuffix(PRESET_SUFFIX)):
         if entry.name.endswith(PRESET_SUFFIX):
             comments = [line for line in entry.read_text().splitlines() if line.startswith("#")]
             found[entry.name.removesuffix(PRESET_SUFFIX)] = comments[0].lstrip("#").strip() if comments else ""
