@@ -5,6 +5,7 @@ Owns :func:`atomic_path` and :class:`OutputExistsError`; imports no l1lite modul
 
 from __future__ import annotations
 
+import glob
 import os
 import shutil
 from collections.abc import Iterator
@@ -21,14 +22,23 @@ def atomic_path(final: str | Path, force: bool = False) -> Iterator[Path]:
     """Yield a temporary path beside ``final`` (file or folder); rename it into place on success.
 
     On any exception, or a kill, nothing appears under the final name. An existing output is
-    an :class:`OutputExistsError` unless ``force`` is set.
+    an :class:`OutputExistsError` unless ``force`` is set. Temps a killed run left beside ``final``
+    (``.NAME.tmp-PID`` of a process that no longer runs) are removed first.
+
+    Args:
+        final (`str` or `Path`):
+            The output's final name.
+        force (`bool`, *optional*, defaults to `False`):
+            Replace an existing output.
     """
     final = Path(final)
     if final.exists() and not force:
         raise OutputExistsError(f"{final} exists (use --force to overwrite)")
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = final.with_name(f".{final.name}.tmp-{os.getpid()}")
-    _remove(tmp)
+    for stale in final.parent.glob(f".{glob.escape(final.name)}.tmp-*"):
+        if stale == tmp or not _running(stale.name.rsplit("-", 1)[1]):
+            _remove(stale)
     try:
         yield tmp
         if final.exists():
@@ -36,6 +46,19 @@ def atomic_path(final: str | Path, force: bool = False) -> Iterator[Path]:
         os.replace(tmp, final)
     finally:
         _remove(tmp)
+
+
+def _running(pid: str) -> bool:
+    """Whether process ``pid`` (a temp name's suffix) still runs; a reused PID counts as running."""
+    if not pid.isdigit():
+        return True  # not a temp of atomic_path: leave it
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _remove(path: Path) -> None:
