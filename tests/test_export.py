@@ -19,25 +19,7 @@ from l1lite.export import check_adapter, export, export_gguf, merge_adapter
 from l1lite.r1 import ASSISTANT, BOS, EOS, THINK_CLOSE, THINK_OPEN, USER
 
 llama_cpp = pytest.importorskip("llama_cpp")
-TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 IDS = [[483, 5, 17, 42, 99, 100, 7, 3]]
-
-
-@pytest.fixture(scope="session")
-def adapter_dir(tiny_model_dir, tmp_path_factory) -> Path:
-    """A real PEFT LoRA adapter (r=8, all projections) with random non-zero lora_B, so merging matters."""
-    from peft import LoraConfig, get_peft_model
-    from transformers import AutoModelForCausalLM
-
-    torch.manual_seed(1)
-    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype=torch.float32)
-    peft_model = get_peft_model(model, LoraConfig(r=8, lora_alpha=16, target_modules=TARGETS))
-    for name, param in peft_model.named_parameters():
-        if "lora_B" in name:
-            torch.nn.init.normal_(param, std=0.05)
-    out = tmp_path_factory.mktemp("adapter") / "lora"
-    peft_model.save_pretrained(out)
-    return out
 
 
 @pytest.fixture(scope="module")
