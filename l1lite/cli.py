@@ -8,14 +8,11 @@ command's module only when that command runs (or shows its help); no module impo
 from __future__ import annotations
 
 import argparse
-import errno
 import importlib
 import sys
 
 from l1lite.config import ConfigError
-from l1lite.files import OutputExistsError
-
-DISK_FULL = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)  # a write failed for room: one line, exit 1
+from l1lite.files import NoRoomError, OutputExistsError
 
 # subcommand -> (module, one-line help); each module defines add_arguments(parser) and run(args) -> int
 COMMANDS = {
@@ -50,10 +47,8 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, OutputExistsError) as e:
         print(f"l1lite {args.command}: error: {e}", file=sys.stderr)
         return 2
-    except OSError as e:
-        if e.errno not in DISK_FULL:
-            raise
-        print(f"l1lite {args.command}: error: cannot write {e.filename or 'an output'}: {e.strerror}", file=sys.stderr)
+    except NoRoomError as e:
+        print(f"l1lite {args.command}: error: no room to write {e.filename} ({e.strerror})", file=sys.stderr)
         return 1
 
 

@@ -244,7 +244,7 @@ def _kill_mid_write(cmd: list[str], env: dict, out: Path) -> list[Path]:
 
 
 def test_killed_export_leaves_no_final_file(tiny_model_dir, adapter_dir, tmp_path):
-    """SIGKILL while an output is being written: its final name never appears.
+    """SIGKILL while an output is being written: its final name never appears, and a rerun succeeds.
 
     A kill can land just after a rename, so the run is repeated until one lands mid-write.
     """
@@ -261,6 +261,12 @@ def test_killed_export_leaves_no_final_file(tiny_model_dir, adapter_dir, tmp_pat
         final = out / temp.name[1:].rsplit(".tmp-", 1)[0]
         assert not final.exists(), final
     assert not (out / "Modelfile").exists()
+    # the rerun (with --force where the killed run had finished an output) succeeds and removes the stale temps
+    force = ["--force"] if any(p.exists() for p in (out / "merged", out / "lora-f16.gguf")) else []
+    rerun = subprocess.run([*cmd, "--out", str(out), *force], env=env, capture_output=True, text=True)
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    assert sorted(p.name for p in out.iterdir()) == ["Modelfile", "lora-f16.gguf", "merged"]
+    assert (out / "lora-f16.gguf").read_bytes()[:4] == b"GGUF"
 
 
 def test_prequantized_base_is_rejected(tiny_model_dir, tmp_path):
