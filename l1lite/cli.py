@@ -1,6 +1,7 @@
 """The ``l1lite`` command: a thin dispatcher to each stage's ``add_arguments`` / ``run``.
 
-Owns the command table and exit code 2 with a one-line message for a :class:`ConfigError`. Imports a
+Owns the command table, exit code 2 with a one-line message for a :class:`ConfigError` or an existing output,
+and exit code 1 with one line for a write that found no room (disk full, file size limit). Imports a
 command's module only when that command runs (or shows its help); no module imports it.
 """
 
@@ -11,6 +12,7 @@ import importlib
 import sys
 
 from l1lite.config import ConfigError
+from l1lite.files import NoRoomError, OutputExistsError
 
 # subcommand -> (module, one-line help); each module defines add_arguments(parser) and run(args) -> int
 COMMANDS = {
@@ -42,9 +44,12 @@ def main(argv: list[str] | None = None) -> int:
     module = importlib.import_module(COMMANDS[args.command][0])
     try:
         return int(module.run(args) or 0)
-    except ConfigError as e:
+    except (ConfigError, OutputExistsError) as e:
         print(f"l1lite {args.command}: error: {e}", file=sys.stderr)
         return 2
+    except NoRoomError as e:
+        print(f"l1lite {args.command}: error: no room to write {e.filename} ({e.strerror})", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -285,20 +285,44 @@ def load_yaml(path: str | Path | None) -> dict[str, Any]:
         return {}
     p = config_file(path)
     try:
-        data = parse_yaml(p.read_text()) or {}
+        data = parse_yaml(p.read_text())
     except yaml.YAMLError as e:
         raise ConfigError(f"{p}: invalid YAML ({str(e).splitlines()[0]})") from None
+    if data is None:  # all defaults would mean the 1.5B paper model and the hub: surely not what was meant
+        raise ConfigError(f"{p}: empty config file (no keys); start from a preset (l1lite presets)")
     if not isinstance(data, dict):
         raise ConfigError(f"{p}: top level must be a mapping")
     return data
 
 
-def load_config(cls: type, path: str | Path | None = None, overrides: list[str] | None = None) -> Any:
-    """Load ``cls`` from an optional YAML file plus ``key=value`` overrides."""
-    data = load_yaml(path)
-    for assignment in overrides or []:
-        apply_override(data, assignment)
+def build_config(cls: type, data: dict[str, Any], source: str | Path | None, overrides: list[str]) -> Any:
+    """``cls`` from ``data`` (read from ``source``) and then each ``key=value`` override, checked in that order.
+
+    An error in ``data`` names ``source``; an error an override brings in names that override.
+
+    Args:
+        cls (`type`):
+            The config dataclass.
+        data (`dict[str, Any]`):
+            The mapping read from ``source`` (changed in place by the overrides).
+        source (`str`, `Path` or `None`):
+            Where ``data`` came from, for messages (`None`: nothing to name).
+        overrides (`list[str]`):
+            ``key.sub=value`` assignments (``--set``), applied in order.
+    """
     try:
-        return from_dict(cls, data)
+        cfg = from_dict(cls, data)
     except ConfigError as e:
-        raise ConfigError(f"{path}: {e}" if path else str(e)) from None
+        raise ConfigError(f"{source}: {e}" if source else str(e)) from None
+    for assignment in overrides:
+        apply_override(data, assignment)
+        try:
+            cfg = from_dict(cls, data)
+        except ConfigError as e:
+            raise ConfigError(f"--set {assignment}: {e}") from None
+    return cfg
+
+
+def load_config(cls: type, path: str | Path | None = None, overrides: list[str] | None = None) -> Any:
+    """Load ``cls`` from an optional YAML file plus ``key=value`` overrides (see :func:`build_config`)."""
+    return build_config(cls, load_yaml(path), path, overrides or [])

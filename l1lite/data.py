@@ -2,12 +2,14 @@
 
 Sources: a hub id, a local .jsonl/.json/.parquet/.csv file, or ``l1lite:math-small`` (shipped in
 ``l1lite.assets``). Owns the dataset presets (:data:`PRESETS`, each mapping a dataset's columns), the data
-section's check (:func:`check_data`) and the prompt-length filter. Imports config, grading, prompts and r1;
-must not import TRL, training, inference or evaluation.
+section's checks (:func:`check_data`, loading nothing, and :func:`check_available`, asking the hub about a
+hub id) and the prompt-length filter. Imports config, grading, models (the hub check), prompts and r1; must
+not import TRL, training, inference or evaluation.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable
 from importlib import resources
@@ -16,6 +18,7 @@ from typing import Any
 
 import datasets
 
+from l1lite import models
 from l1lite.config import ConfigError, CurriculumConfig, DataConfig, PromptConfig
 from l1lite.grading import extract_boxed
 from l1lite.prompts import MODES, budget_sentence, render
@@ -41,7 +44,24 @@ def _local_file(spec: str) -> Path:
     path = Path(spec).expanduser()
     if not path.is_file():
         raise ConfigError(f"dataset file not found: {path}")
+    if path.stat().st_size == 0:
+        raise ConfigError(f"{path}: empty dataset file (0 bytes)")
     return path
+
+
+def _bad_json_line(path: Path) -> str | None:
+    """``PATH:N: ...`` for the first line of a JSON-lines file that is not a JSON object, else None."""
+    with path.open(encoding="utf-8", errors="replace") as f:
+        for n, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as e:
+                return f"{path}:{n}: not valid JSON ({e.msg} at column {e.colno})"
+            if not isinstance(row, dict):
+                return f"{path}:{n}: not a JSON object"
+    return None
 
 
 def _is_local(spec: str) -> bool:
@@ -49,15 +69,27 @@ def _is_local(spec: str) -> bool:
 
 
 def check_data(cfg: DataConfig) -> None:
-    """Raise :class:`ConfigError` for a data section no load could use (preset, local file, limits); reads no rows."""
+    """Raise :class:`ConfigError` for a data section no load could use (preset, local file, limits).
+
+    A local file must exist and not be empty; a JSON-lines file's lines are parsed, so a bad one is named by its
+    line number (datasets would give a character offset). Nothing is loaded.
+    """
     if cfg.preset is not None and cfg.preset not in PRESETS:
         raise ConfigError(f"unknown data.preset '{cfg.preset}' (valid: {', '.join(PRESETS)})")
     if _is_local(cfg.dataset):
-        _local_file(cfg.dataset)
+        path = _local_file(cfg.dataset)
+        if path.suffix.lower() == ".jsonl" and (bad := _bad_json_line(path)):
+            raise ConfigError(bad)
     if cfg.limit is not None and cfg.limit < 1:
         raise ConfigError(f"data.limit must be >= 1 (or null for all problems), got {cfg.limit}")
     if cfg.max_prompt_tokens < 1:
         raise ConfigError(f"data.max_prompt_tokens must be >= 1, got {cfg.max_prompt_tokens}")
+
+
+def check_available(cfg: DataConfig) -> None:
+    """Raise :class:`ConfigError` unless the dataset is a local file, in the hub cache, or on a reachable hub."""
+    if not _is_local(cfg.dataset):
+        models.check_available(cfg.dataset, "dataset", repo_type="dataset")
 
 
 def load_source(cfg: DataConfig) -> datasets.Dataset:

@@ -39,7 +39,7 @@ from itertools import groupby
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from l1lite.config import ConfigError, EvalConfig, PromptConfig, from_dict, load_yaml, to_dict
+from l1lite.config import ConfigError, EvalConfig, PromptConfig, build_config, from_dict, load_yaml, to_dict
 from l1lite.files import atomic_path
 from l1lite.results import CONFIG, RESULTS, SUMMARY, Key, plan, read_results, row_key, select
 
@@ -72,6 +72,11 @@ def check_config(cfg: EvalConfig) -> None:
             raise ConfigError(f"eval.{name} must be >= 1, got {getattr(cfg, name)}")
     if cfg.temperature < 0 or not 0 < cfg.top_p <= 1:
         raise ConfigError(f"eval needs temperature >= 0 and 0 < top_p <= 1, got {cfg.temperature}, {cfg.top_p}")
+    from l1lite.inference import Budget, check_room
+
+    room = f"eval.max_tokens {cfg.max_tokens}"
+    for budget in sorted(cfg.budgets):  # an exact budget beyond max_tokens: refused; a max one: warned about
+        check_room(Budget(budget, cfg.mode, max_tokens=cfg.max_tokens), cfg.max_tokens, room)
     from l1lite.grading import check_grader
 
     check_grader(grader_of(cfg))
@@ -268,12 +273,17 @@ def evaluate(cfg: EvalConfig, force: bool = False, progress: bool = True) -> dic
     left are written. Returns the summary.
     """
     check_config(cfg)
+    if cfg.model and cfg.model.endswith(".gguf") and not cfg.endpoint:
+        from l1lite.models import check_gguf
+
+        check_gguf(cfg.model)  # before anything is written to cfg.out
     from tqdm import tqdm
 
-    from l1lite.data import load_problems
+    from l1lite.data import check_available, load_problems
     from l1lite.report import write_report
 
     grader = grader_of(cfg)
+    check_available(cfg.data)  # a hub id the hub cannot be asked about: one line now, not after retries
     problems = load_problems(cfg.data).to_list()
     ids = [p["id"] for p in problems]
     if len(set(ids)) != len(ids):
@@ -375,8 +385,6 @@ FLAGS = {
 
 def config_from_args(args: argparse.Namespace) -> EvalConfig:
     """EvalConfig from ``--config FILE``, then the flags, then ``--set key=value`` overrides."""
-    from l1lite.config import apply_override
-
     data = load_yaml(args.config)
     for flag, key in FLAGS.items():
         value = getattr(args, flag)
@@ -391,12 +399,7 @@ def config_from_args(args: argparse.Namespace) -> EvalConfig:
         for part in parents:
             node = node.setdefault(part, {})
         node[last] = value
-    for assignment in args.set or []:
-        apply_override(data, assignment)
-    try:
-        return from_dict(EvalConfig, data)
-    except ConfigError as e:
-        raise ConfigError(f"{args.config}: {e}" if args.config else str(e)) from None
+    return build_config(EvalConfig, data, args.config, args.set or [])
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

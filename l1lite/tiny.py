@@ -3,7 +3,8 @@
 The folder it writes loads with ``AutoModelForCausalLM`` / ``AutoTokenizer`` and is laid
 out like ``deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B``, so every stage can be exercised
 for real without the model hub. Owns the tiny shape and the tokenizer's training corpus (the shipped
-problems); imports only r1 (the format), must not import any pipeline stage (``l1lite.models`` caches it).
+problems); imports only r1 (the format) and files (its command writes atomically), must not import any
+pipeline stage (``l1lite.models`` caches it).
 """
 
 from __future__ import annotations
@@ -140,13 +141,17 @@ def build_tiny_model(
 
 
 def add_arguments(parser) -> None:
-    """CLI: ``l1lite tiny-model OUT``."""
+    """CLI: ``l1lite tiny-model OUT [--seed N] [--force]``."""
     parser.add_argument("out", help="folder to write the model and tokenizer to")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--force", action="store_true", help="replace a model already in OUT")
 
 
 def run(args) -> int:
-    """CLI entry point."""
-    path = build_tiny_model(args.out, seed=args.seed)
-    print(f"tiny model written to {path}")
+    """CLI entry point: the folder is written whole or not at all, and an existing one only with ``--force``."""
+    from l1lite.files import atomic_path
+
+    with atomic_path(args.out, force=args.force) as tmp:
+        build_tiny_model(tmp, seed=args.seed)
+    print(f"tiny model written to {args.out}")
     return 0

@@ -1,7 +1,8 @@
 """``l1lite train``: GRPO training with LCPO rewards and a target-length curriculum.
 
 Owns the training run: :func:`check_train_config` (the whole config, validated before any model or data
-is loaded), the GRPOConfig it resolves, checkpoints and resume, and the run's outputs (``adapter/``,
+is loaded, then whether the model and dataset can be had), the GRPOConfig it resolves, checkpoints and resume
+(a broken checkpoint is skipped or named), and the run's outputs (``adapter/`` with the base's fingerprint,
 ``summary.json``, ``log_history.json``, ``config.yaml``, written by the main process only when several run under
 accelerate or torchrun). Each stage checks its own section (rewards,
 curriculum, data, backends, models). Imports Unsloth (through :mod:`l1lite.backends`) before TRL, and TRL,
@@ -21,11 +22,21 @@ import yaml
 from l1lite import backends
 from l1lite.config import ConfigError, TrainConfig, load_config, to_dict
 from l1lite.curriculum import STATE_FILE, Curriculum, load_curriculum_state, validate
-from l1lite.models import check_model_name
+from l1lite.models import (
+    BUILTIN_PREFIX,
+    PROVENANCE,
+    check_available,
+    check_gguf,
+    check_model_name,
+    fingerprint,
+    local_dir,
+    resolve_model,
+)
 from l1lite.rewards import check_reward
 
 log = logging.getLogger(__name__)
 ADAPTER_DIR = "adapter"
+TRAINER_STATE = "trainer_state.json"  # written by the HF Trainer in each checkpoint
 
 
 def grpo_args(cfg: TrainConfig, cuda: bool, bf16: bool = False) -> Any:
@@ -108,14 +119,62 @@ def check_train_config(cfg: TrainConfig) -> tuple[str, str, Any]:
     args = grpo_args(cfg, cuda, bf16=cuda and torch.cuda.is_bf16_supported())
     prompts_per_step(args)
     check_vllm(args, cuda)
+    check_sources(cfg)
     return backend, why, args
 
 
+def check_sources(cfg: TrainConfig) -> None:
+    """Raise :class:`ConfigError` unless the base model, the starting adapter and the dataset can be had.
+
+    Local paths must exist (a ``.gguf`` whole), hub ids must be in the local cache or on a reachable hub; nothing
+    is downloaded or loaded.
+    """
+    from l1lite.data import check_available as check_dataset
+
+    name = cfg.model.name
+    if name.endswith(".gguf"):
+        check_gguf(name, "model.name")
+    elif not name.startswith(BUILTIN_PREFIX):
+        check_available(name, "model.name")
+    if cfg.model.adapter and not (Path(cfg.model.adapter) / "adapter_config.json").is_file():
+        raise ConfigError(f"model.adapter {cfg.model.adapter}: not a PEFT adapter folder (no adapter_config.json)")
+    check_dataset(cfg.data)
+
+
+def checkpoint_problem(checkpoint: str | Path) -> str | None:
+    """What makes ``checkpoint`` unusable for a resume (naming the file), or None when it is whole.
+
+    ``curriculum.json`` is written last, so a kill mid-save leaves a checkpoint without it; the JSON files must
+    parse and every safetensors file (the adapter) must hold all the tensor data its header promises.
+    """
+    from safetensors import safe_open
+
+    folder = Path(checkpoint)
+    if not (folder / STATE_FILE).is_file():
+        return f"{folder / STATE_FILE} is missing (the save was cut short)"
+    for name in (STATE_FILE, TRAINER_STATE):
+        try:
+            json.loads((folder / name).read_text())
+        except (OSError, ValueError) as e:
+            return f"{folder / name} is unreadable or not valid JSON ({str(e).splitlines()[0]})"
+    for weights in sorted(folder.glob("*.safetensors")):
+        try:
+            with safe_open(str(weights), framework="pt"):
+                pass
+        except Exception as e:  # safetensors raises its own SafetensorError (not an OSError) on a cut file
+            return f"{weights} is truncated or corrupt ({str(e).splitlines()[0]})"
+    return None
+
+
 def last_checkpoint(output_dir: str | Path) -> str | None:
-    """Newest complete checkpoint: its ``curriculum.json`` is written last, so a kill mid-save is skipped."""
+    """Newest whole checkpoint (see :func:`checkpoint_problem`); each newer broken one is skipped with a warning."""
     found = [p for p in Path(output_dir).glob("checkpoint-*") if p.name.split("-")[-1].isdigit()]
-    done = [p for p in found if (p / STATE_FILE).is_file()]
-    return str(max(done, key=lambda p: int(p.name.split("-")[-1]))) if done else None
+    for folder in sorted(found, key=lambda p: int(p.name.split("-")[-1]), reverse=True):
+        problem = checkpoint_problem(folder)
+        if problem is None:
+            return str(folder)
+        log.warning("skipping %s: %s", folder.name, problem)
+    return None
 
 
 def train(cfg: TrainConfig, resume: bool | str = False, callbacks: list | None = None) -> dict[str, Any]:
@@ -127,6 +186,8 @@ def train(cfg: TrainConfig, resume: bool | str = False, callbacks: list | None =
         checkpoint = resume if isinstance(resume, str) else last_checkpoint(out)
         if checkpoint is None:
             raise ConfigError(f"--resume: no complete checkpoint found in {out}")
+        if (problem := checkpoint_problem(checkpoint)) is not None:
+            raise ConfigError(f"--resume {checkpoint}: {problem}")
         if args.world_size > 1 and args.device.type == "cpu" and (args.optim != "sgd" or args.optim_args):
             raise ConfigError(
                 f"--resume of a {args.world_size}-process CPU run fails in transformers 5.17: it loads the optimizer "
@@ -189,9 +250,22 @@ def train(cfg: TrainConfig, resume: bool | str = False, callbacks: list | None =
         "curriculum": curriculum.state_dict(),
     }
     if main:
+        record_provenance(adapter_dir, cfg.model.name)
         (out / "log_history.json").write_text(json.dumps(history, indent=1))
         (out / "summary.json").write_text(json.dumps(summary, indent=2))
     return summary
+
+
+def record_provenance(adapter_dir: Path, base: str) -> None:
+    """Write :data:`~l1lite.models.PROVENANCE` into ``adapter_dir``: the base's name and its weights' fingerprint.
+
+    Export refuses a base of the same name and shapes whose fingerprint differs. A base with no local
+    safetensors (e.g. loaded through Unsloth's own 4-bit copy) records the name only.
+    """
+    base_dir = local_dir(resolve_model(base))
+    has_weights = base_dir is not None and any(base_dir.glob("*.safetensors"))
+    record = {"base_model": base, "fingerprint": fingerprint(base_dir) if has_weights else None}
+    (adapter_dir / PROVENANCE).write_text(json.dumps(record, indent=2) + "\n")
 
 
 def add_arguments(parser) -> None:

@@ -1,4 +1,4 @@
-"""Shared fixtures: one offline tiny model and its GGUF per test session; local HTTP servers on free ports."""
+"""Shared fixtures: one offline tiny model, its GGUF and a LoRA adapter per test session; local HTTP servers."""
 
 from __future__ import annotations
 
@@ -15,6 +15,8 @@ import pytest
 
 from l1lite.tiny import build_tiny_model
 
+LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+
 
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory):
@@ -28,6 +30,24 @@ def tiny_gguf(tiny_model_dir, tmp_path_factory):
     from l1lite.export.gguf import export_gguf
 
     return export_gguf(tiny_model_dir, tmp_path_factory.mktemp("gguf") / "tiny.gguf")
+
+
+@pytest.fixture(scope="session")
+def adapter_dir(tiny_model_dir, tmp_path_factory) -> Path:
+    """A real PEFT LoRA adapter (r=8, all projections) with random non-zero lora_B, so merging matters."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    torch.manual_seed(1)
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype=torch.float32)
+    peft_model = get_peft_model(model, LoraConfig(r=8, lora_alpha=16, target_modules=LORA_TARGETS))
+    for name, param in peft_model.named_parameters():
+        if "lora_B" in name:
+            torch.nn.init.normal_(param, std=0.05)
+    out = tmp_path_factory.mktemp("adapter") / "lora"
+    peft_model.save_pretrained(out)
+    return out
 
 
 @pytest.fixture(scope="session")

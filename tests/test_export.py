@@ -19,25 +19,7 @@ from l1lite.export import check_adapter, export, export_gguf, merge_adapter
 from l1lite.r1 import ASSISTANT, BOS, EOS, THINK_CLOSE, THINK_OPEN, USER
 
 llama_cpp = pytest.importorskip("llama_cpp")
-TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 IDS = [[483, 5, 17, 42, 99, 100, 7, 3]]
-
-
-@pytest.fixture(scope="session")
-def adapter_dir(tiny_model_dir, tmp_path_factory) -> Path:
-    """A real PEFT LoRA adapter (r=8, all projections) with random non-zero lora_B, so merging matters."""
-    from peft import LoraConfig, get_peft_model
-    from transformers import AutoModelForCausalLM
-
-    torch.manual_seed(1)
-    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype=torch.float32)
-    peft_model = get_peft_model(model, LoraConfig(r=8, lora_alpha=16, target_modules=TARGETS))
-    for name, param in peft_model.named_parameters():
-        if "lora_B" in name:
-            torch.nn.init.normal_(param, std=0.05)
-    out = tmp_path_factory.mktemp("adapter") / "lora"
-    peft_model.save_pretrained(out)
-    return out
 
 
 @pytest.fixture(scope="module")
@@ -262,7 +244,7 @@ def _kill_mid_write(cmd: list[str], env: dict, out: Path) -> list[Path]:
 
 
 def test_killed_export_leaves_no_final_file(tiny_model_dir, adapter_dir, tmp_path):
-    """SIGKILL while an output is being written: its final name never appears.
+    """SIGKILL while an output is being written: its final name never appears, and a rerun succeeds.
 
     A kill can land just after a rename, so the run is repeated until one lands mid-write.
     """
@@ -279,6 +261,12 @@ def test_killed_export_leaves_no_final_file(tiny_model_dir, adapter_dir, tmp_pat
         final = out / temp.name[1:].rsplit(".tmp-", 1)[0]
         assert not final.exists(), final
     assert not (out / "Modelfile").exists()
+    # the rerun (with --force where the killed run had finished an output) succeeds and removes the stale temps
+    force = ["--force"] if any(p.exists() for p in (out / "merged", out / "lora-f16.gguf")) else []
+    rerun = subprocess.run([*cmd, "--out", str(out), *force], env=env, capture_output=True, text=True)
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    assert sorted(p.name for p in out.iterdir()) == ["Modelfile", "lora-f16.gguf", "merged"]
+    assert (out / "lora-f16.gguf").read_bytes()[:4] == b"GGUF"
 
 
 def test_prequantized_base_is_rejected(tiny_model_dir, tmp_path):

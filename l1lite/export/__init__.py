@@ -19,11 +19,12 @@ from typing import Any
 
 from l1lite.config import ConfigError
 from l1lite.export.gguf import export_gguf, llama_cpp_convert, load_hf_config
-from l1lite.export.merge import check_adapter, merge_adapter, resolve_dir
+from l1lite.export.merge import check_adapter, merge_adapter
 from l1lite.export.ollama import write_modelfile
 from l1lite.export.quantize import QUANT_TYPES, quantize_gguf
 from l1lite.export.verify import VerificationError, verify_gguf
 from l1lite.files import atomic_path
+from l1lite.models import local_dir
 
 __all__ = [
     "QUANT_TYPES",
@@ -93,7 +94,7 @@ def export(
     bad = [q for q in quant if q not in QUANT_TYPES]
     if bad or not quant:
         raise ConfigError(f"unknown GGUF type '{bad[0] if bad else ''}' (choose from {', '.join(QUANT_TYPES)})")
-    if llama_cpp is None and (base_dir := resolve_dir(base)) is not None and (base_dir / "config.json").is_file():
+    if llama_cpp is None and (base_dir := local_dir(base)) is not None and (base_dir / "config.json").is_file():
         load_hf_config(base_dir)  # unsupported architecture: fail before any work
     out = Path(out)
     name = name or _default_name(base, adapter)

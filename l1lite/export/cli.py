@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 
-from l1lite.config import ConfigError
 from l1lite.export import QUANT_TYPES, VerificationError, export
 from l1lite.export.merge import MERGE_TARGETS
 
@@ -27,8 +26,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """CLI entry point."""
-    from l1lite.files import OutputExistsError
-
     quant = tuple(q.strip() for q in args.quant.split(",") if q.strip())
     try:
         result = export(
@@ -42,8 +39,6 @@ def run(args: argparse.Namespace) -> int:
             verify=not args.no_verify,
             llama_cpp=args.llama_cpp,
         )
-    except OutputExistsError as e:
-        raise ConfigError(str(e)) from None
     except VerificationError as e:
         print(f"l1lite export: error: {e}")
         return 1

@@ -18,6 +18,7 @@ from typing import Any
 from l1lite.config import ConfigError
 from l1lite.export.gguf import safetensors_index
 from l1lite.files import atomic_path
+from l1lite.models import PROVENANCE, check_available, fingerprint, local_dir
 
 MERGE_TARGETS = ("base16", "dequantized")
 
@@ -31,28 +32,22 @@ def _name_key(ref: str | Path) -> str:
     return re.sub(r"[^a-z0-9]", "", name)
 
 
-def resolve_dir(ref: str | Path) -> Path | None:
-    """A local folder for a model reference: the folder itself, or the hub cache snapshot of an id (no download)."""
-    if Path(ref).is_dir():
-        return Path(ref)
-    try:
-        from huggingface_hub import snapshot_download
-
-        return Path(snapshot_download(str(ref), local_files_only=True))
-    except Exception:
-        return None
-
-
 def check_adapter(base: str | Path, adapter: str | Path) -> None:
-    """Raise a one-line :class:`ConfigError` if ``adapter`` was not trained on ``base`` (name or tensor shapes)."""
+    """Raise a one-line :class:`ConfigError` if ``adapter`` was not trained on ``base``.
+
+    Checked: the base's name, each LoRA tensor's shape against the base weight, and (when the adapter records
+    one, see :data:`l1lite.models.PROVENANCE`) the fingerprint of the base weights it was trained on.
+    """
     adapter = Path(adapter)
     cfg_path = adapter / "adapter_config.json"
+    if not adapter.is_dir():
+        raise ConfigError(f"--adapter {adapter}: adapter folder not found")
     if not cfg_path.is_file():
         raise ConfigError(f"{adapter}: no adapter_config.json (not a PEFT adapter folder)")
     trained_on = json.loads(cfg_path.read_text()).get("base_model_name_or_path") or ""
     if trained_on and _name_key(trained_on) != _name_key(base):
         raise ConfigError(f"adapter {adapter} was trained on '{trained_on}', not on base '{base}'")
-    base_dir = resolve_dir(base)
+    base_dir = local_dir(base)
     if base_dir is None or not list(base_dir.glob("*.safetensors")):
         return
     base_shapes = {k: v[2]["shape"] for k, v in safetensors_index(base_dir).items()}
@@ -69,6 +64,15 @@ def check_adapter(base: str | Path, adapter: str | Path) -> None:
             raise ConfigError(
                 f"adapter {adapter}: lora_{ab} of '{module}' has shape {info['shape']}, "
                 f"which does not fit base weight {target}"
+            )
+    provenance = adapter / PROVENANCE
+    if provenance.is_file():
+        recorded = json.loads(provenance.read_text()).get("fingerprint")
+        found = fingerprint(base_dir)
+        if recorded and recorded != found:
+            raise ConfigError(
+                f"adapter {adapter} was trained on other weights than base '{base}' has (same names and shapes; "
+                f"base fingerprint {found}, trained on {recorded}, see {PROVENANCE})"
             )
 
 
@@ -105,7 +109,8 @@ def merge_adapter(
 ) -> Path:
     """Merge a LoRA ``adapter`` into ``base`` and save safetensors + tokenizer to ``out_dir``.
 
-    The merge target, :func:`check_adapter` and the base's precision are checked before anything is loaded.
+    The merge target, the base's presence (locally or on a reachable hub), :func:`check_adapter` and the base's
+    precision are checked before anything is loaded.
     The tokenizer is the adapter's when it has one, otherwise the base's.
 
     Args:
@@ -126,6 +131,7 @@ def merge_adapter(
     """
     if merge_into not in MERGE_TARGETS:
         raise ConfigError(f"merge_into must be one of {', '.join(MERGE_TARGETS)}, got '{merge_into}'")
+    check_available(str(base), "--base")
     if adapter is not None:
         check_adapter(base, adapter)
     import torch

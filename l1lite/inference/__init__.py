@@ -10,7 +10,8 @@ What each module owns:
   transformers (HF folder, optional PEFT adapter), an OpenAI-compatible server (llama.cpp's server,
   Ollama's ``/v1``, vLLM) fed a prompt rendered locally, or chat-only without a tokenizer.
 - ``load``: ``load_backend``, which picks the backend a path or endpoint means.
-- ``budget``: ``generate`` and the enforcement algorithm (none / cap / forcing); ``generate_batch``.
+- ``budget``: ``generate`` and the enforcement algorithm (none / cap / forcing); ``generate_batch``;
+  ``check_room`` (a budget that cannot fit: refused when exact, warned about when max).
 - ``cli``: ``l1lite generate`` and the options it shares with ``chat`` (``l1lite chat``).
 
 Dependencies point one way: types <- base <- backends <- load <- cli <- chat, and base <- budget <- cli;
@@ -18,7 +19,7 @@ budget never imports a concrete backend, and nothing but ``chat`` and ``l1lite.s
 """
 
 from l1lite.inference.base import Backend
-from l1lite.inference.budget import generate, generate_batch
+from l1lite.inference.budget import check_room, generate, generate_batch
 from l1lite.inference.hf import TransformersBackend
 from l1lite.inference.llama_cpp import LlamaCppBackend
 from l1lite.inference.load import load_backend
@@ -37,6 +38,7 @@ __all__ = [
     "OpenAIChatBackend",
     "Sampling",
     "TransformersBackend",
+    "check_room",
     "generate",
     "generate_batch",
     "load_backend",

@@ -4,7 +4,8 @@ A backend either completes a raw prompt (``complete``), rendering the chat templ
 with its vocabulary, or declares ``chat_only`` and only answers chat messages (``chat``), with the
 server's template and no token counts. ``generate`` branches on that declaration.
 
-Imports l1lite.config, l1lite.r1 and the value types; llama_cpp and transformers only inside functions.
+Imports l1lite.config, l1lite.r1 and the value types; l1lite.models (the GGUF check), llama_cpp and transformers
+only inside functions.
 Must not import a concrete backend, the budget algorithm or the CLI.
 """
 
@@ -133,6 +134,9 @@ def load_vocab(path: str) -> Vocab:
     if p.suffix == ".gguf":
         from llama_cpp import Llama
 
+        from l1lite.models import check_gguf
+
+        check_gguf(p, "--tokenizer")
         return GGUFVocab(Llama(str(p), vocab_only=True, verbose=False), path)
     from transformers import AutoTokenizer
 
@@ -201,6 +205,10 @@ class Backend:
             on_text: receives the text as it is generated.
         """
         raise NotImplementedError
+
+    def n_ctx(self) -> int | None:
+        """The context size in tokens (prompt and generated text), where the backend has a fixed one."""
+        return None
 
     def reset(self) -> None:
         """Forget cached state: the next prompt is processed from scratch (called at each ``generate``)."""

@@ -148,6 +148,26 @@ def _chat(
     )
 
 
+def check_room(budget: Budget, room: int, what: str) -> None:
+    """Refuse an exact budget that can never be met in ``room`` tokens; warn about such a max budget.
+
+    An exact budget ("Think for N tokens") asks for N tokens of thinking: with less room the request cannot be
+    met, so it is a :class:`ConfigError` with the numbers. A max budget ("for maximum N") is only a bound the
+    model may meet with fewer tokens, so a bound beyond the room is a warning (a loose bound may be wanted).
+
+    Args:
+        budget: the request; nothing is checked without a budget.
+        room: tokens there is room to generate.
+        what: where the room comes from, with its numbers, for the message (e.g. ``--max-tokens 64``).
+    """
+    if budget.budget is None or budget.budget <= room:
+        return
+    message = f"budget {budget.budget} is more than {what} allows ({room} tokens)"
+    if budget.mode == "exact":
+        raise ConfigError(f"{message}: an exact budget can never be met")
+    log.warning("%s: the max budget is only a bound here", message)
+
+
 def generate(
     backend: Backend,
     question: str,
@@ -178,6 +198,9 @@ def generate(
     if backend.chat_only:
         return _chat(backend, messages, budget, sampling, on_text)
     prompt = backend.render(messages)
+    if (n_ctx := backend.n_ctx()) is not None:
+        used = backend.count_tokens(prompt)
+        check_room(budget, n_ctx - used, f"the context of {n_ctx} (--n-ctx) after a prompt of {used} tokens")
     backend.reset()
     if budget.enforce == "none":
         done = backend.complete(prompt, budget.max_tokens, [], sampling, on_text)

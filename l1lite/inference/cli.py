@@ -15,7 +15,7 @@ from pathlib import Path
 from l1lite import prompts
 from l1lite.config import ConfigError
 from l1lite.inference.base import Backend
-from l1lite.inference.budget import generate
+from l1lite.inference.budget import check_room, generate
 from l1lite.inference.load import load_backend
 from l1lite.inference.types import CAP_MESSAGE_EXAMPLE, ENFORCE, Budget, GenerationResult, Sampling
 
@@ -62,8 +62,11 @@ def backend_from_args(args: argparse.Namespace) -> Backend:
 
 
 def budget_from_args(args: argparse.Namespace) -> Budget:
-    """The ``Budget`` the shared options describe (``ConfigError`` where they do not fit together)."""
-    return Budget(
+    """The ``Budget`` the shared options describe (``ConfigError`` where they do not fit together).
+
+    An exact budget beyond ``--max-tokens`` is refused, a max budget beyond it warned about (see ``check_room``).
+    """
+    budget = Budget(
         budget=args.budget,
         mode=args.mode,
         enforce=args.enforce,
@@ -72,6 +75,8 @@ def budget_from_args(args: argparse.Namespace) -> Budget:
         cap_message=args.cap_message,
         max_tokens=args.max_tokens,
     )
+    check_room(budget, budget.max_tokens, f"--max-tokens {budget.max_tokens}")
+    return budget
 
 
 def sampling_from_args(args: argparse.Namespace, turn: int) -> Sampling:

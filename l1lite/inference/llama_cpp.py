@@ -58,6 +58,9 @@ class LlamaCppBackend(Backend):
         self._prompt, self._text, self._ids = prompt, prompt, ids
         return list(ids)
 
+    def n_ctx(self) -> int:
+        return self.llm.n_ctx()
+
     def reset(self) -> None:
         self._prompt = None  # so that a seed gives the same text whatever came before
 

@@ -13,7 +13,7 @@ from l1lite.inference.base import Backend, load_vocab
 from l1lite.inference.hf import TransformersBackend
 from l1lite.inference.llama_cpp import LlamaCppBackend
 from l1lite.inference.openai import OpenAIBackend, OpenAIChatBackend
-from l1lite.models import BUILTIN_PREFIX, resolve_model
+from l1lite.models import BUILTIN_PREFIX, check_gguf, resolve_model
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +61,10 @@ def load_backend(
     if path.suffix == ".gguf":
         if adapter:
             raise ConfigError("--adapter works with HF model folders; merge and export it for GGUF (l1lite export)")
+        check_gguf(path)
         return LlamaCppBackend(str(path), n_ctx=n_ctx, seed=seed, n_threads=n_threads)
     if not (path / "config.json").is_file():
         raise ConfigError(f"--model {model}: neither a .gguf file nor an HF model folder (no config.json)")
+    if adapter and not (Path(adapter) / "adapter_config.json").is_file():
+        raise ConfigError(f"--adapter {adapter}: not a PEFT adapter folder (no adapter_config.json)")
     return TransformersBackend(str(path), adapter=adapter, seed=seed)

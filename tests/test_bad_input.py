@@ -1,0 +1,248 @@
+"""Bad input a new user gives: each is one line ``l1lite CMD: error: ...`` naming the culprit, exit code 2, and no
+prior output changes (checksums of the working folder before and after). Real ``l1lite`` processes and files;
+the hub is a closed local port (``HF_ENDPOINT``) with an empty cache, so hub ids are "unreachable" for real.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from l1lite.files import atomic_path
+from l1lite.models import PROVENANCE
+from l1lite.train import record_provenance
+
+ROOT = Path(__file__).resolve().parents[1]
+QUESTION = "What is 2 + 2?"
+
+
+def checksums(folder: Path) -> dict[str, str]:
+    """sha256 of every file under ``folder`` (hidden ones included), by relative path."""
+    files = sorted(p for p in folder.rglob("*") if p.is_file())
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest() for p in files}
+
+
+@pytest.fixture
+def work(tmp_path) -> Path:
+    """The working folder the commands run in, with a prior output that must survive every refusal."""
+    folder = tmp_path / "work"
+    (folder / "runs" / "earlier").mkdir(parents=True)
+    (folder / "runs" / "earlier" / "summary.json").write_text('{"global_step": 4}\n')
+    return folder
+
+
+@pytest.fixture
+def l1lite(work, tmp_path, free_port):
+    """``l1lite(*args, stdin="")``: run the ``l1lite`` command in ``work`` with an unreachable hub."""
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "HF_ENDPOINT": f"http://127.0.0.1:{free_port()}",  # nothing listens: connection refused
+        "HF_HOME": str(tmp_path / "hf"),  # an empty hub cache
+    }
+    env.pop("HF_HUB_OFFLINE", None)
+
+    def run(*args, stdin: str = "") -> subprocess.CompletedProcess:
+        cmd = [sys.executable, "-m", "l1lite.cli", *map(str, args)]
+        return subprocess.run(cmd, cwd=work, env=env, input=stdin, capture_output=True, text=True, timeout=600)
+
+    return run
+
+
+def refused(proc: subprocess.CompletedProcess, command: str, *needles: str) -> str:
+    """Assert exit code 2, no traceback, and a last stderr line ``l1lite COMMAND: error: ...`` with every needle.
+
+    Above it may stand what third-party imports print (bitsandbytes' kernel notice), never a line of l1lite's.
+    """
+    assert proc.returncode == 2, proc.stderr[-3000:]
+    assert "Traceback" not in proc.stderr, proc.stderr[-3000:]
+    lines = proc.stderr.strip().splitlines()
+    assert [line for line in lines if line.startswith("l1lite")] == lines[-1:], proc.stderr[-3000:]
+    assert lines[-1].startswith(f"l1lite {command}: error: "), lines[-1]
+    for needle in needles:
+        assert needle in lines[-1], lines[-1]
+    return lines[-1]
+
+
+def test_empty_config_is_refused_not_taken_as_the_paper_model(work, l1lite):
+    (work / "empty.yaml").write_text("")
+    (work / "comments.yaml").write_text("# nothing set yet\n")
+    before = checksums(work)
+    refused(l1lite("train", "--config", "empty.yaml"), "train", "empty.yaml: empty config file")
+    refused(l1lite("train", "--config", "comments.yaml"), "train", "comments.yaml: empty config file")
+    assert checksums(work) == before
+
+
+def test_missing_model_or_base_is_named_before_any_load(work, l1lite, adapter_dir, tiny_model_dir):
+    before = checksums(work)
+    proc = l1lite("train", "--config", "demo-cpu", "--set", "model.name=models/gone/tiny")
+    refused(proc, "train", "model.name not found: models/gone/tiny (no such file or folder)")
+    proc = l1lite("train", "--config", "l1-exact", "--set", "output_dir=runs/l1")  # the paper model: a hub id
+    refused(proc, "train", "model.name 'deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B' not found locally and the hub is")
+    gone = work / "gone" / tiny_model_dir.name  # the adapter's base name, so the name check alone would pass
+    proc = l1lite("export", "--base", gone, "--adapter", adapter_dir, "--out", "out")
+    refused(proc, "export", f"--base not found: {gone} (no such file or folder)")
+    proc = l1lite("export", "--base", tiny_model_dir, "--adapter", work / "no-adapter", "--out", "out")
+    refused(proc, "export", "no-adapter: adapter folder not found")
+    assert checksums(work) == before
+
+
+def test_empty_dataset_file_is_one_line(work, l1lite, tiny_model_dir, tiny_gguf):
+    (work / "empty.jsonl").write_text("")
+    before = checksums(work)
+    proc = l1lite(
+        "train", "--config", "demo-cpu", "--set", f"model.name={tiny_model_dir}", "--set", "data.dataset=empty.jsonl"
+    )
+    refused(proc, "train", "empty.jsonl: empty dataset file (0 bytes)")
+    proc = l1lite("eval", "--model", tiny_gguf, "--dataset", "empty.jsonl", "--out", "runs/ev", "--no-progress")
+    refused(proc, "eval", "empty.jsonl: empty dataset file (0 bytes)")
+    assert checksums(work) == before
+
+
+def test_tiny_model_refuses_an_existing_model_and_export_sees_other_weights(work, l1lite, tiny_model_dir, adapter_dir):
+    base = work / tiny_model_dir.name  # the name the adapter was trained on
+    shutil.copytree(tiny_model_dir, base)
+    adapter = work / "lora"
+    shutil.copytree(adapter_dir, adapter)
+    record_provenance(adapter, str(base))  # what training writes next to its adapter
+    before = checksums(work)
+    refused(l1lite("tiny-model", base, "--seed", "1"), "tiny-model", f"{base} exists (use --force to overwrite)")
+    assert checksums(work) == before
+
+    replaced = l1lite("tiny-model", base, "--seed", "1", "--force")  # same names and shapes, other weights
+    assert replaced.returncode == 0, replaced.stderr[-2000:]
+    assert checksums(base)["model.safetensors"] != before[f"{base.name}/model.safetensors"]
+    assert not list(work.glob(".*.tmp-*"))
+    before = checksums(work)
+    proc = l1lite("export", "--base", base, "--adapter", adapter, "--out", "out", "--no-verify")
+    refused(proc, "export", "was trained on other weights than base", PROVENANCE)
+    assert checksums(work) == before
+
+
+@pytest.mark.parametrize("command", ["generate", "chat", "eval"])
+@pytest.mark.parametrize("kind", ["not-gguf", "truncated"])
+def test_broken_gguf_is_one_line(work, l1lite, tiny_gguf, command, kind):
+    bad = work / "model.gguf"
+    if kind == "not-gguf":
+        bad.write_text("this is a text file\n")
+        needle = "not a GGUF file"
+    else:
+        data = tiny_gguf.read_bytes()
+        bad.write_bytes(data[: len(data) // 2])
+        needle = "truncated"
+    before = checksums(work)
+    args = {
+        "generate": ["--prompt", QUESTION],
+        "chat": [],
+        "eval": ["--out", "runs/ev", "--limit", "1", "--no-progress"],
+    }[command]
+    refused(l1lite(command, "--model", bad, *args), command, f"--model {bad}: {needle}")
+    assert checksums(work) == before
+
+
+def test_budget_that_cannot_be_met_is_refused_with_the_numbers(work, l1lite, tiny_gguf):
+    before = checksums(work)
+    proc = l1lite("generate", "--model", tiny_gguf, "--budget", "5000", "--max-tokens", "64", "--prompt", QUESTION)
+    refused(proc, "generate", "budget 5000 is more than --max-tokens 64 allows (64 tokens)", "can never be met")
+    proc = l1lite("eval", "--model", tiny_gguf, "--budgets", "16,5000", "--max-tokens", "64", "--out", "runs/ev")
+    refused(proc, "eval", "budget 5000 is more than eval.max_tokens 64 allows")
+    proc = l1lite(
+        "generate",
+        "--model",
+        tiny_gguf,
+        "--n-ctx",
+        "256",
+        "--budget",
+        "300",
+        "--max-tokens",
+        "400",
+        "--prompt",
+        QUESTION,
+    )
+    line = refused(proc, "generate", "budget 300 is more than the context of 256 (--n-ctx) after a prompt of")
+    assert "can never be met" in line
+    assert checksums(work) == before
+    # a max budget is only a bound: beyond the room it is warned about, and the generation runs
+    proc = l1lite(
+        "generate", "--model", tiny_gguf, "--budget", "5000", "--mode", "max", "--max-tokens", "8", "--prompt", QUESTION
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "budget 5000 is more than --max-tokens 8 allows (8 tokens): the max budget is only a bound" in proc.stderr
+
+
+def test_set_errors_name_the_override(work, l1lite):
+    (work / "mine.yaml").write_text("model:\n  name: l1lite:tiny\nlora:\n  r: 4\n")
+    (work / "typo.yaml").write_text("lora:\n  rr: 4\n")
+    before = checksums(work)
+    proc = l1lite("train", "--config", "mine.yaml", "--set", "lora.r=big")
+    line = refused(proc, "train", "--set lora.r=big: config key 'lora.r' must be int, got 'big'")
+    assert "mine.yaml" not in line
+    proc = l1lite("train", "--config", "mine.yaml", "--set", "curriculum.lo=5", "--set", "curriculum.hgh=9")
+    refused(proc, "train", "--set curriculum.hgh=9: unknown config key 'curriculum.hgh'")
+    proc = l1lite("eval", "--model", "m.gguf", "--set", "samples=many")
+    refused(proc, "eval", "--set samples=many: config key 'samples' must be int")
+    refused(  # an error in the file still names the file
+        l1lite("train", "--config", "typo.yaml", "--set", "lora.r=4"),
+        "train",
+        "typo.yaml: unknown config key 'lora.rr'",
+    )
+    assert checksums(work) == before
+
+
+def test_malformed_jsonl_is_reported_by_line_number(work, l1lite, tiny_gguf):
+    rows = [json.dumps({"problem": f"What is {i} + {i}?", "answer": str(2 * i)}) for i in range(3)]
+    (work / "bad.jsonl").write_text("\n".join([rows[0], rows[1], '{"problem": "x", "answer": 1', rows[2]]) + "\n")
+    (work / "list.jsonl").write_text(rows[0] + "\n[1, 2]\n")
+    before = checksums(work)
+    proc = l1lite("eval", "--model", tiny_gguf, "--dataset", "bad.jsonl", "--out", "runs/ev", "--no-progress")
+    refused(proc, "eval", "bad.jsonl:3: not valid JSON")
+    proc = l1lite("train", "--config", "demo-cpu", "--set", "data.dataset=list.jsonl")
+    refused(proc, "train", "list.jsonl:2: not a JSON object")
+    assert checksums(work) == before
+
+
+def test_stale_temps_of_a_killed_run_are_removed_by_the_next_run(tmp_path):
+    """A ``.NAME.tmp-PID`` whose process is gone is removed; one whose process still runs is left alone."""
+    dead = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        dead.kill()
+        dead.wait()
+        (tmp_path / f".m.gguf.tmp-{dead.pid}").write_bytes(b"GGUF half")
+        (tmp_path / f".merged.tmp-{dead.pid}").mkdir()
+        (tmp_path / f".m.gguf.tmp-{live.pid}").write_bytes(b"GGUF in progress")
+        (tmp_path / "keep.txt").write_text("prior output\n")
+        with atomic_path(tmp_path / "m.gguf") as tmp:
+            tmp.write_bytes(b"GGUF whole")
+        with atomic_path(tmp_path / "merged") as tmp:
+            tmp.mkdir()
+        assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+            [f".m.gguf.tmp-{live.pid}", "keep.txt", "m.gguf", "merged"]
+        )
+        assert (tmp_path / "m.gguf").read_bytes() == b"GGUF whole"
+    finally:
+        live.kill()
+        live.wait()
+
+
+def test_missing_dataset_is_found_before_the_model_loads(work, l1lite, tiny_model_dir):
+    broken = work / "broken-model"  # loading these weights would end in a safetensors traceback
+    shutil.copytree(tiny_model_dir, broken)
+    (broken / "model.safetensors").write_bytes(b"\0" * 64)
+    before = checksums(work)
+    proc = l1lite(
+        "train", "--config", "demo-cpu", "--set", f"model.name={broken}", "--set", "data.dataset=nowhere.jsonl"
+    )
+    refused(proc, "train", "dataset file not found: nowhere.jsonl")
+    proc = l1lite(
+        "train", "--config", "demo-cpu", "--set", f"model.name={broken}", "--set", "data.dataset=someone/no-such-set"
+    )
+    refused(proc, "train", "dataset 'someone/no-such-set' not found locally and the hub is unreachable")
+    assert checksums(work) == before
