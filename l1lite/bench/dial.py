@@ -430,8 +430,10 @@ def markdown(summary: dict[str, Any]) -> str:
         f"problems x {s['samples']} sample(s), T={s['eval_temperature']}, top-p {s['eval_top_p']}; budget sentence "
         "in the prompt, nothing enforced; *over budget* is measured with the max-mode sentence.",
         "",
-        f"Seeds {s['seeds']}, every planned step run; the whole run took {summary['total_seconds']:.0f} s "
-        "(" + ", ".join(f"seed {k}: {v['seconds']:.0f} s" for k, v in summary["seeds"].items()) + ").",
+        f"Seeds {s['seeds']}, every planned step run; the seeds took "
+        + ", ".join(f"seed {k}: {v['seconds']:.0f} s" for k, v in summary["seeds"].items())
+        + f" (sum {sum(v['seconds'] for v in summary['seeds'].values()):.0f} s; this invocation "
+        f"{summary['total_seconds']:.0f} s, seeds finished by earlier runs not counted).",
         "",
         "## Results (mean over seeds, range in brackets)",
         "",
