@@ -87,7 +87,7 @@ def test_units_batch_prompt_and_none_within_strategy_budget_and_mode():
 def eval_argv(model, out, batch_size: int) -> list[str]:
     return [
         "eval", "--model", str(model), "--limit", "3", "--budgets", "16,32", "--strategies", "prompt,forcing,none",
-        "--samples", "2", "--max-tokens", "24", "--seed", "5", "--out", str(out), "--no-progress",
+        "--samples", "2", "--max-tokens", "32", "--seed", "5", "--out", str(out), "--no-progress",
         "--batch-size", str(batch_size),
     ]  # fmt: skip
 
@@ -115,7 +115,7 @@ def test_batched_eval_is_reproducible_and_keyed(batched_run, tiny_model_dir, tmp
     first = {k: unit[0] for unit, _ in _units(keys, cfg, 4) for k in unit}
     for r in rows:
         assert r["seed"] == sample_seed(5, first[row_key(r)])  # the seed of the batch's first key
-        assert r["tokens"] == _count(hf, r["text"]) and 0 < r["tokens"] <= 24
+        assert r["tokens"] == _count(hf, r["text"]) and 0 < r["tokens"] <= 32
     assert len({r["seed"] for r in rows if r["strategy"] == "prompt"}) == 4  # two batches per budget
     assert main(eval_argv(tiny_model_dir, single, 1)) == 0
     one_by_one = _rows(single)
