@@ -6,10 +6,8 @@ Must not import another backend, the budget algorithm or the CLI.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
-from l1lite.config import ConfigError
 from l1lite.inference.base import Backend, HFVocab, OnText, TextSink
 from l1lite.inference.types import Completion, Sampling
 
@@ -61,8 +59,6 @@ class TransformersBackend(Backend):
         if adapter is not None:
             from peft import PeftModel
 
-            if not Path(adapter, "adapter_config.json").is_file():
-                raise ConfigError(f"--adapter {adapter}: no adapter_config.json there")
             model = PeftModel.from_pretrained(model, adapter)
         self.model = model.eval()
         self.vocab = HFVocab(self.tokenizer)
