@@ -11,7 +11,8 @@ ids; it is also what the cap is enforced against, so ``thinking_tokens <= budget
 (a rare re-tokenization that comes out longer than the generated ids is trimmed at the end).
 Every backend drops invalid UTF-8 byte sequences from the output, as llama.cpp does.
 ``generate_batch`` answers several questions in one batched call of a backend that declares ``batched``
-(``enforce="none"`` only), counted the same way.
+(``enforce="none"`` only), counted the same way. A backend is asked to stream (``on_text``) only when a caller
+listens to the text.
 
 Works on the ``Backend`` interface only: must not import a concrete backend or the CLI.
 """
@@ -83,11 +84,12 @@ def _think(
     wait = budget.wait if budget.enforce == "forcing" else 0
     cap_message = budget.cap_message
     stream = _LaggedStream(on_text)
+    listen = stream.push if on_text is not None else None  # no listener: plain requests, nothing streamed
     room_total = limit - (backend.count_tokens(cap_message) if cap_message else 0)
     thinking, waits, phase, capped = "", 0, 0, True
     while (room := room_total - backend.count_tokens(thinking)) > 0:
         phase_sampling = replace(sampling, seed=sampling.seed + phase)
-        part = backend.complete(prompt + thinking, room, [THINK_CLOSE], phase_sampling, stream.push)
+        part = backend.complete(prompt + thinking, room, [THINK_CLOSE], phase_sampling, listen)
         phase += 1
         thinking += part.text
         if part.finish_reason == "length":  # fewer tokens than generated ids after re-tokenization: fill up

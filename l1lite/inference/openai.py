@@ -3,6 +3,7 @@
 ``OpenAIBackend`` feeds ``/v1/completions`` a prompt rendered locally with a tokenizer, which also
 counts tokens, so every enforcement works. ``OpenAIChatBackend`` (no tokenizer) declares itself
 chat-only: ``/v1/chat/completions`` with the server's template, no enforcement, no token counts.
+A request is streamed only when ``on_text`` listens; an answer without a ``finish_reason`` is an error.
 
 Imports the backend interface, the value types and l1lite.r1. Must not import another backend, the
 budget algorithm or the CLI.
@@ -58,6 +59,15 @@ class _Endpoint(Backend):
         except TimeoutError:
             raise ConfigError(f"{url}: no answer within {self.timeout:g} s (the server hangs)") from None
 
+    def _finish(self, path: str, finish: str | None) -> str:
+        """The answer's finish reason; an answer without one was cut off by the server, which is an error."""
+        if finish is None:
+            raise ConfigError(
+                f"{self.base + path}: the answer ended without a finish_reason (the server cut it off; "
+                "llama-cpp-python's server does so to a stream when another request arrives)"
+            )
+        return finish
+
     def _first_model(self) -> str | None:
         try:
             (listing,) = self._request("/models")
@@ -109,13 +119,13 @@ class OpenAIBackend(_Endpoint):
         payload = self._payload(max_tokens, sampling, on_text is not None)
         payload.update(prompt=prompt, stop=stop or None)
         sink = TextSink([], on_text)
-        finish, tokens = "stop", -1
+        finish, tokens = None, -1
         for event in self._request("/completions", payload):
             tokens = (event.get("usage") or {}).get("completion_tokens", tokens)
             choice = event["choices"][0]
             sink.add(choice.get("text") or "")
             finish = choice.get("finish_reason") or finish
-        return Completion(sink.close(), finish, tokens)
+        return Completion(sink.close(), self._finish("/completions", finish), tokens)
 
     def close(self) -> None:
         self.vocab.close()
@@ -130,7 +140,7 @@ class OpenAIChatBackend(_Endpoint):
         payload = self._payload(max_tokens, sampling, on_text is not None)
         payload["messages"] = messages
         sink = TextSink([], on_text)
-        finish, tokens, reasoning = "stop", -1, False
+        finish, tokens, reasoning = None, -1, False
         for event in self._request("/chat/completions", payload):
             tokens = (event.get("usage") or {}).get("completion_tokens", tokens)
             if not event.get("choices"):
@@ -145,4 +155,4 @@ class OpenAIChatBackend(_Endpoint):
                 sink.add(THINK_CLOSE)
             sink.add(content)
             finish = choice.get("finish_reason") or finish
-        return Completion(sink.close(), finish, tokens)
+        return Completion(sink.close(), self._finish("/chat/completions", finish), tokens)
