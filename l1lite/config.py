@@ -161,7 +161,7 @@ class EvalConfig:
     out: str = "runs/eval"  # results.jsonl, summary.json, report.md and plots go here
     model: str | None = None  # .gguf file (llama.cpp) or HF folder / hub id (transformers)
     adapter: str | None = None  # PEFT adapter on an HF model
-    endpoint: str | None = None  # OpenAI-compatible server URL (llama.cpp server, Ollama /v1, vLLM)
+    endpoint: str | None = None  # OpenAI-compatible server URL(s), comma-separated (llama.cpp server, Ollama /v1, vLLM)
     tokenizer: str | None = None  # tokenizer used to count tokens when the backend has none of its own
     n_ctx: int = 8192
     data: DataConfig = field(default_factory=DataConfig)
@@ -180,6 +180,7 @@ class EvalConfig:
     max_tokens: int = 7168  # cap on generated tokens (thinking + answer); leave room to measure overshoot
     wait: int = 2  # forcing: most "Wait" insertions
     batch_size: int = 1  # transformers: prompt/none samples per batched call (rows then depend on it); 1: one by one
+    concurrency: int = 1  # endpoints: samples in flight at once (rows do not depend on it)
 
 
 def _check_type(value: Any, hint: Any, where: str) -> Any:

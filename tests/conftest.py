@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import os
+import signal
 import socket
 import subprocess
 import sys
@@ -84,8 +87,11 @@ def _free_port() -> int:
 
 @contextmanager
 def _running(cmd: list[str], ready_url: str, log: Path, timeout: float = 90) -> Iterator[subprocess.Popen]:
-    """Run ``cmd`` until the context ends (always terminated); ready once ``ready_url`` answers."""
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=log.open("w"))  # a file: a pipe would fill up
+    """Run ``cmd`` until the context ends (always terminated); ready once ``ready_url`` answers.
+
+    Its stdout and stderr go to ``log`` (a file: a pipe would fill up).
+    """
+    proc = subprocess.Popen(cmd, stdout=log.open("w"), stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + timeout
         while True:
@@ -120,12 +126,74 @@ def launch() -> Callable[..., AbstractContextManager[subprocess.Popen]]:
     return _running
 
 
+def _eval_summary(folder: Path) -> dict:
+    """An eval folder's summary.json without its ``throughput`` (the part that depends on timing)."""
+    summary = json.loads((folder / "summary.json").read_text())
+    del summary["throughput"]
+    return summary
+
+
+@pytest.fixture(scope="session")
+def eval_summary() -> Callable[[Path], dict]:
+    """``eval_summary(folder)``: summary.json without its timing, equal for equal rows."""
+    return _eval_summary
+
+
+def _interrupted_eval(argv: list[str], out: Path, after: int = 8) -> int:
+    """Run ``l1lite *argv`` until ``after`` rows are in ``out``'s results.jsonl, SIGKILL it, cut row ``after`` in half.
+
+    As a kill in the middle of a write leaves the file: ``after - 1`` whole rows and half a line. Returns how many
+    rows the process had written.
+    """
+    results = out / "results.jsonl"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "l1lite.cli", *argv],
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])},
+        start_new_session=True,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 120
+    while proc.poll() is None and time.monotonic() < deadline:
+        if results.exists() and results.read_text().count("\n") >= after:
+            break
+        time.sleep(0.01)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (out / "summary.json").exists()  # killed before the end
+    lines = results.read_text().splitlines(keepends=True)
+    assert len(lines) >= after
+    results.write_text("".join(lines[: after - 1]) + lines[after - 1][: len(lines[after - 1]) // 2])
+    return len(lines)
+
+
+@pytest.fixture(scope="session")
+def interrupted_eval() -> Callable[..., int]:
+    """``interrupted_eval(argv, out, after=8)``: an eval process killed mid-run; the rows it wrote."""
+    return _interrupted_eval
+
+
+@contextmanager
+def _llama_server(gguf: Path, log: Path) -> Iterator[str]:
+    """llama-cpp-python's OpenAI-compatible server of ``gguf`` (one thread) on a free local port: its URL.
+
+    Each request it answers is a line ``"POST /v1/... HTTP/1.1" 200`` in ``log`` (uvicorn's access log).
+    """
+    port = _free_port()
+    cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(gguf)]
+    cmd += ["--host", "127.0.0.1", "--port", str(port), "--n_ctx", "4096", "--n_threads", "1", "--n_threads_batch", "1"]
+    url = f"http://127.0.0.1:{port}"
+    with _running(cmd, url + "/v1/models", log):
+        yield url
+
+
+@pytest.fixture(scope="session")
+def llama_server() -> Callable[[Path, Path], AbstractContextManager[str]]:
+    """``llama_server(gguf, log)``: a context manager running one more llama-cpp-python server; its URL."""
+    return _llama_server
+
+
 @pytest.fixture(scope="module")
 def server(tiny_gguf, tmp_path_factory):
     """llama-cpp-python's OpenAI-compatible server on a free local port; always terminated."""
-    port = _free_port()
-    cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(tiny_gguf)]
-    cmd += ["--host", "127.0.0.1", "--port", str(port), "--n_ctx", "4096", "--n_threads", "1", "--n_threads_batch", "1"]
-    url = f"http://127.0.0.1:{port}"
-    with _running(cmd, url + "/v1/models", tmp_path_factory.mktemp("server") / "server.log"):
+    with _llama_server(tiny_gguf, tmp_path_factory.mktemp("server") / "server.log") as url:
         yield url

@@ -15,7 +15,7 @@ from l1lite.cli import main
 from l1lite.config import ConfigError, EvalConfig, from_dict
 from l1lite.evaluate import _prepare_out, _units, sample_seed
 from l1lite.inference import Budget, Sampling, generate, generate_batch, load_backend
-from l1lite.results import CONFIG, RESULTS, SUMMARY, plan, read_results, row_key
+from l1lite.results import CONFIG, RESULTS, plan, read_results, row_key
 
 QUESTIONS = [
     "What is 2 + 3?",
@@ -124,7 +124,7 @@ def test_batched_eval_is_reproducible_and_keyed(batched_run, tiny_model_dir, tmp
     assert forcing == [r for r in one_by_one if r["strategy"] == "forcing"]  # sequential either way
 
 
-def test_batched_eval_resumes_to_the_same_results(batched_run, tiny_model_dir, tmp_path):
+def test_batched_eval_resumes_to_the_same_results(batched_run, tiny_model_dir, tmp_path, eval_summary):
     cut = tmp_path / "cut"
     cut.mkdir()
     shutil.copy(batched_run / CONFIG, cut / CONFIG)
@@ -133,7 +133,7 @@ def test_batched_eval_resumes_to_the_same_results(batched_run, tiny_model_dir, t
     (cut / RESULTS).write_text("".join(lines[:5]) + lines[5][: len(lines[5]) // 2])
     assert main(eval_argv(tiny_model_dir, cut, 4)) == 0
     assert _rows(cut) == _rows(batched_run)  # no row lost or repeated, none changed
-    assert (cut / SUMMARY).read_text() == (batched_run / SUMMARY).read_text()
+    assert eval_summary(cut) == eval_summary(batched_run)
     assert (cut / "plots.json").read_text() == (batched_run / "plots.json").read_text()
     cfg = from_dict(EvalConfig, json.loads((cut / CONFIG).read_text()))
     cfg.batch_size = 2
