@@ -41,9 +41,10 @@ def main() -> None:
     parser.add_argument("--styles", default=json.dumps(STYLES), help="JSON list of suffixes for sampling")
     parser.add_argument("--skip-base", action="store_true", help="do not evaluate the base model")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--seed", type=int, default=0, help="torch sampling and training seed, batch order")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    torch.manual_seed(0)
+    torch.manual_seed(args.seed)
     prompt_cfg = PromptConfig()
     folder = resolve_model("l1lite:smollm2-135m")
     tok = AutoTokenizer.from_pretrained(folder)
@@ -122,7 +123,7 @@ def main() -> None:
         )
         for r, ids in kept
     ]
-    rng = random.Random(0)
+    rng = random.Random(args.seed)
     tuned.train()
     start = time.time()
     for epoch in range(args.epochs):
