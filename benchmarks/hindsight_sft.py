@@ -5,7 +5,7 @@ problems once per style suffix (no budget sentence; the styles only spread the l
 to 128 tokens. Every answer that ends by itself (>= 8 tokens) is relabelled with its own token count as an
 exact budget (``Think for N tokens.``) and the model is fine-tuned on these pairs with LoRA r16 / alpha 32 on
 all linear layers (loss on the answer only). The base and the tuned model are evaluated on 32 held-out
-problems x 2 samples at T 0.6 at budgets 16 / 64 and 24 / 96 (mean tokens, accuracy of the last number,
+problems x 2 samples at T 0.6 at budgets 16 / 64 and 24 / 96 (mean tokens, accuracy by l1lite's ``number`` grader,
 spread = mean tokens at the larger budget / at the smaller).
 
     PYTHONPATH=. python benchmarks/hindsight_sft.py --epochs 2 --lr 5e-4
@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import re
 import statistics
 import time
 
@@ -26,8 +25,9 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from l1lite.bench.real import arithmetic_problems
 from l1lite.config import PromptConfig
+from l1lite.grading import is_correct
 from l1lite.models import resolve_model
-from l1lite.prompts import user_message
+from l1lite.prompts import render
 
 STYLES = ["", " Answer in a few words.", " Explain each step in detail."]
 MAX_TOKENS = 128
@@ -50,9 +50,6 @@ def main() -> None:
     tok = AutoTokenizer.from_pretrained(folder)
     tok.padding_side = "left"
     model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32)
-
-    def render(text: str) -> str:
-        return tok.apply_chat_template([{"role": "user", "content": text}], tokenize=False, add_generation_prompt=True)
 
     @torch.no_grad()
     def sample(m, prompts: list[str], temperature: float) -> list[tuple[list[int], bool]]:
@@ -77,13 +74,13 @@ def main() -> None:
         m.eval()
         figures = {}
         for b in budgets:
-            prompts = [render(user_message(r["problem"], b, "exact", prompt_cfg)) for r in rows for _ in range(2)]
+            prompts = [render(tok, r["problem"], b, "exact", prompt_cfg) for r in rows for _ in range(2)]
             answers = [r["answer"] for r in rows for _ in range(2)]
             outs = sample(m, prompts, 0.6)
             right = 0
             for (ids, _), answer in zip(outs, answers, strict=True):
-                numbers = re.findall(r"-?\d+", tok.decode(ids, skip_special_tokens=True))
-                right += bool(numbers) and numbers[-1] == answer
+                text = tok.decode(ids, skip_special_tokens=True)
+                right += is_correct(text, answer, "number", require_think_close=False)
             figures[b] = {
                 "mean_tokens": round(statistics.mean(len(i) for i, _ in outs), 1),
                 "accuracy": right / len(outs),
@@ -101,10 +98,7 @@ def main() -> None:
     styles = json.loads(args.styles) * args.train
     outs = sample(
         model,
-        [
-            render(user_message(r["problem"] + s, None, "exact", prompt_cfg))
-            for r, s in zip(owners, styles, strict=True)
-        ],
+        [render(tok, r["problem"] + s, None, "exact", prompt_cfg) for r, s in zip(owners, styles, strict=True)],
         1.0,
     )
     kept = [(r, ids) for r, (ids, ended) in zip(owners, outs, strict=True) if ended and len(ids) >= 8]
@@ -116,9 +110,7 @@ def main() -> None:
     optimizer = torch.optim.AdamW([p for p in tuned.parameters() if p.requires_grad], lr=args.lr)
     pairs = [
         (
-            tok(render(user_message(r["problem"], len(ids), "exact", prompt_cfg)), add_special_tokens=False)[
-                "input_ids"
-            ],
+            tok(render(tok, r["problem"], len(ids), "exact", prompt_cfg), add_special_tokens=False)["input_ids"],
             ids,
         )
         for r, ids in kept
