@@ -42,6 +42,8 @@ def main() -> None:
     parser.add_argument("--skip-base", action="store_true", help="do not evaluate the base model")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0, help="torch sampling and training seed, batch order")
+    parser.add_argument("--temperature", type=float, default=1.0, help="sampling temperature of the answers")
+    parser.add_argument("--correct-only", action="store_true", help="keep only answers the grader accepts")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
@@ -99,9 +101,18 @@ def main() -> None:
     outs = sample(
         model,
         [render(tok, r["problem"] + s, None, "exact", prompt_cfg) for r, s in zip(owners, styles, strict=True)],
-        1.0,
+        args.temperature,
     )
-    kept = [(r, ids) for r, (ids, ended) in zip(owners, outs, strict=True) if ended and len(ids) >= 8]
+    kept = [
+        (r, ids)
+        for r, (ids, ended) in zip(owners, outs, strict=True)
+        if ended
+        and len(ids) >= 8
+        and (
+            not args.correct_only
+            or is_correct(tok.decode(ids, skip_special_tokens=True), r["answer"], "number", require_think_close=False)
+        )
+    ]
     lengths = sorted(len(ids) for _, ids in kept)
     quantiles = [lengths[int(q * (len(lengths) - 1))] for q in (0, 0.1, 0.25, 0.5, 0.75, 0.9, 1)]
     print(f"sampled {len(outs)}, kept {len(kept)}, length quantiles {quantiles}, {time.time() - start:.0f} s")

@@ -132,6 +132,24 @@ class CurriculumConfig:
 
 
 @dataclass
+class HindsightConfig:
+    """Supervised start before GRPO: the model's own answers, each labelled with its length as the budget."""
+
+    problems: int = 0  # training problems answered (once per style); 0: no hindsight start
+    styles: list[str] = field(
+        default_factory=lambda: ["", " Answer in a few words.", " Explain each step in detail."]
+    )  # suffixes of the question while sampling (not in the pairs): they spread the answers' lengths
+    temperature: float = 1.0
+    max_tokens: int = 128  # answers that do not end within this are dropped
+    min_tokens: int = 8  # shorter answers are dropped
+    correct_only: bool = False  # keep only answers the reward's grader accepts
+    epochs: int = 5
+    learning_rate: float = 1.0e-3
+    batch_size: int = 8  # pairs per SFT optimizer step
+    generation_batch_size: int = 16  # prompts per batched generate call while sampling
+
+
+@dataclass
 class LoggingConfig:
     """Where training metrics go."""
 
@@ -150,6 +168,7 @@ class TrainConfig:
     prompt: PromptConfig = field(default_factory=PromptConfig)
     reward: RewardConfig = field(default_factory=RewardConfig)
     curriculum: CurriculumConfig = field(default_factory=CurriculumConfig)
+    hindsight: HindsightConfig = field(default_factory=HindsightConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
     trainer: dict[str, Any] = field(default_factory=dict)  # any GRPOConfig field, validated by TRL
 

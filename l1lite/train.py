@@ -22,6 +22,7 @@ import yaml
 from l1lite import backends
 from l1lite.config import ConfigError, TrainConfig, load_config, to_dict
 from l1lite.curriculum import STATE_FILE, Curriculum, load_curriculum_state, validate
+from l1lite.hindsight import check_hindsight
 from l1lite.models import (
     BUILTIN_PREFIX,
     PROVENANCE,
@@ -37,6 +38,7 @@ from l1lite.rewards import check_reward
 log = logging.getLogger(__name__)
 ADAPTER_DIR = "adapter"
 TRAINER_STATE = "trainer_state.json"  # written by the HF Trainer in each checkpoint
+SUMMARY_FILE = "summary.json"
 
 
 def grpo_args(cfg: TrainConfig, cuda: bool, bf16: bool = False) -> Any:
@@ -108,6 +110,7 @@ def check_train_config(cfg: TrainConfig) -> tuple[str, str, Any]:
     backends.check_backend(cfg.model.backend)
     check_reward(cfg.reward)
     validate(cfg.curriculum)
+    check_hindsight(cfg.hindsight)
     check_data(cfg.data)
     backend, why = backends.choose(cfg.model.backend)
 
@@ -117,6 +120,12 @@ def check_train_config(cfg: TrainConfig) -> tuple[str, str, Any]:
 
     cuda = torch.cuda.is_available()
     args = grpo_args(cfg, cuda, bf16=cuda and torch.cuda.is_bf16_supported())
+    if args.max_steps == 0 and not cfg.hindsight.problems:
+        raise ConfigError(
+            "trainer.max_steps is 0 and there is no hindsight start (hindsight.problems): nothing to train"
+        )
+    if cfg.hindsight.problems and args.world_size > 1:
+        raise ConfigError(f"the hindsight start runs in one process, not {args.world_size}: train it alone first")
     prompts_per_step(args)
     check_vllm(args, cuda)
     check_sources(cfg)
@@ -215,33 +224,39 @@ def train(cfg: TrainConfig, resume: bool | str = False, callbacks: list | None =
         state = load_curriculum_state(checkpoint)
         if state is not None:
             curriculum.load_state_dict(state)
-    dataset = schedule_dataset(problems, curriculum, cfg.prompt, num_slots=args.max_steps * per_step, seed=args.seed)
     if main:
         out.mkdir(parents=True, exist_ok=True)
         (out / "config.yaml").write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False, allow_unicode=True))
 
-    trainer = GRPOTrainer(
-        model=model,
-        processing_class=tokenizer,
-        reward_funcs=build_reward_funcs(cfg.reward),
-        args=args,
-        train_dataset=dataset,
-        callbacks=[CurriculumCallback(curriculum), *(callbacks or [])],
-    )
     start = time.time()
-    result = trainer.train(resume_from_checkpoint=checkpoint)
+    supervised = hindsight_start(cfg, model, tokenizer, problems, out, args, resumed=checkpoint is not None)
     adapter_dir = out / ADAPTER_DIR
-    trainer.save_model(str(adapter_dir))  # the adapter and tokenizer, gathered from every rank, written by the main
-    history = trainer.state.log_history
+    if args.max_steps == 0:  # the hindsight start alone
+        model.save_pretrained(str(adapter_dir))
+        tokenizer.save_pretrained(str(adapter_dir))
+        history, global_step, loss = [], 0, None
+    else:
+        trainer = GRPOTrainer(
+            model=model,
+            processing_class=tokenizer,
+            reward_funcs=build_reward_funcs(cfg.reward),
+            args=args,
+            train_dataset=schedule_dataset(problems, curriculum, cfg.prompt, args.max_steps * per_step, args.seed),
+            callbacks=[CurriculumCallback(curriculum), *(callbacks or [])],
+        )
+        result = trainer.train(resume_from_checkpoint=checkpoint)
+        trainer.save_model(str(adapter_dir))  # the adapter and tokenizer, gathered from every rank, by the main
+        history, global_step, loss = trainer.state.log_history, trainer.state.global_step, result.training_loss
     summary = {
         "backend": backend,
         "backend_reason": why,
         "base_model": cfg.model.name,
-        "global_step": trainer.state.global_step,
+        "global_step": global_step,
         "prompts_per_step": per_step,
         "world_size": args.world_size,
         "resumed_from": checkpoint,
-        "train_loss": result.training_loss,
+        "hindsight": supervised,
+        "train_loss": loss,
         "wall_seconds": round(time.time() - start, 2),
         "adapter": str(adapter_dir),
         "last_metrics": {
@@ -252,8 +267,27 @@ def train(cfg: TrainConfig, resume: bool | str = False, callbacks: list | None =
     if main:
         record_provenance(adapter_dir, cfg.model.name)
         (out / "log_history.json").write_text(json.dumps(history, indent=1))
-        (out / "summary.json").write_text(json.dumps(summary, indent=2))
+        (out / SUMMARY_FILE).write_text(json.dumps(summary, indent=2))
     return summary
+
+
+def hindsight_start(
+    cfg: TrainConfig, model: Any, tokenizer: Any, problems: Any, out: Path, args: Any, resumed: bool
+) -> dict[str, Any] | None:
+    """Run the config's hindsight start on ``model`` (see :mod:`l1lite.hindsight`); its figures, or None without one.
+
+    A resumed run's checkpoint already holds the supervised weights: the figures are read back, nothing reruns.
+    """
+    if not cfg.hindsight.problems:
+        return None
+    from l1lite import hindsight
+
+    record = out / hindsight.FOLDER / SUMMARY_FILE
+    if resumed:
+        return json.loads(record.read_text()) if record.is_file() else None
+    figures = hindsight.run(model, tokenizer, problems, cfg.hindsight, cfg.prompt, cfg.reward, out, args)
+    record.write_text(json.dumps(figures, indent=2) + "\n")
+    return figures
 
 
 def record_provenance(adapter_dir: Path, base: str) -> None:

@@ -173,9 +173,9 @@ def test_kill_9_then_resume_continues_exactly(tiny_model_dir, tmp_path):
     )
 
     rec = str(tmp_path / "cut.jsonl")
-    proc = subprocess.Popen(
+    proc = subprocess.Popen(  # two seconds per reward call: the kill lands before the run ends, on any machine
         _train_cmd(tiny_model_dir, cut),
-        env={**env, "L1LITE_RECORD": rec},
+        env={**env, "L1LITE_RECORD": rec, "L1LITE_RECORD_DELAY": "2"},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

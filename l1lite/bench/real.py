@@ -58,7 +58,7 @@ QUICK = RealSettings(  # a few minutes on 2 cores: the direction only
     eval_problems=16,
     samples=1,
     max_tokens=80,
-    train_overrides=["trainer.max_steps=4"],
+    train_overrides=["hindsight.problems=48", "hindsight.epochs=3", "trainer.max_steps=1"],  # then one GRPO step
     max_mode=False,
 )
 
@@ -275,13 +275,25 @@ def table(summary: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _steps(train: dict[str, Any]) -> str:
+    """What a seed's training did: the hindsight start's pairs and SFT steps, then the GRPO steps."""
+    grpo = f"{train['global_step']} GRPO steps"
+    h = train.get("hindsight")
+    if not h:
+        return grpo
+    return (
+        f"hindsight start: {h['pairs']} of {h['sampled']} answers kept, lengths {h['lengths']['q0']}-"
+        f"{h['lengths']['q100']} (median {h['lengths']['q50']}), {h['sft_steps']} SFT steps; {grpo}"
+    )
+
+
 def markdown(summary: dict[str, Any]) -> str:
     """report.md of a finished benchmark."""
     s, g = summary["settings"], summary["mean"]["goal"]
     base_seconds = next(iter(summary["seeds"].values()))["base"]["eval_seconds"]
     times = [f"- base eval (once, sampling seed {s['seeds'][0]}): {base_seconds:.0f} s"] + [
-        f"- seed {k}: training {v['train_seconds']:.0f} s "
-        f"({v['train']['global_step']} steps), trained eval {v['trained']['eval_seconds']:.0f} s"
+        f"- seed {k}: training {v['train_seconds']:.0f} s ({_steps(v['train'])}), "
+        f"trained eval {v['trained']['eval_seconds']:.0f} s"
         for k, v in summary["seeds"].items()
     ]
     return "\n".join(

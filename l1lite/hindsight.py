@@ -1,0 +1,220 @@
+"""Hindsight budgets: a supervised start before GRPO, built from the model's own answers.
+
+Owns the stage between the curriculum and GRPO (config section ``hindsight``): the model to be trained (base
+plus fresh LoRA) answers training problems once per style suffix with no budget sentence; every answer that ends
+by itself is relabelled with its own token count as an exact budget (``Think for N tokens.``), and the LoRA is
+fine-tuned on these pairs with TRL's SFTTrainer, loss on the answer only. A pretrained model has never read a
+budget sentence, and GRPO's length reward alone does not teach it to (``benchmarks/results/real/recipes.md``);
+each pair here shows one number and a length that matches it. Writes ``hindsight/pairs.jsonl`` into the run's
+output folder. Imports torch, datasets and TRL only inside functions; must not import training, export,
+inference or evaluation.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+from l1lite.config import ConfigError, HindsightConfig, PromptConfig, RewardConfig
+from l1lite.grading import is_correct
+from l1lite.prompts import render
+
+log = logging.getLogger(__name__)
+FOLDER = "hindsight"
+PAIRS_FILE = "pairs.jsonl"
+
+
+def check_hindsight(cfg: HindsightConfig) -> None:
+    """Raise :class:`ConfigError` naming the first ``hindsight.*`` key with an unusable value."""
+    positive = {
+        "problems": cfg.problems >= 0,
+        "styles": bool(cfg.styles),
+        "temperature": cfg.temperature > 0,
+        "max_tokens": cfg.max_tokens > 0,
+        "min_tokens": 0 < cfg.min_tokens <= cfg.max_tokens,
+        "epochs": cfg.epochs > 0,
+        "learning_rate": cfg.learning_rate > 0,
+        "batch_size": cfg.batch_size > 0,
+        "generation_batch_size": cfg.generation_batch_size > 0,
+    }
+    for key, ok in positive.items():
+        if not ok:
+            value = getattr(cfg, key)
+            need = {
+                "problems": ">= 0 (0: no hindsight start)",
+                "styles": "a non-empty list of suffixes ('' for none)",
+                "min_tokens": f"between 1 and hindsight.max_tokens ({cfg.max_tokens})",
+            }.get(key, "> 0")
+            raise ConfigError(f"hindsight.{key} must be {need}, got {value!r}")
+
+
+def generate(model: Any, tokenizer: Any, prompts: list[str], cfg: HindsightConfig) -> list[tuple[list[int], bool]]:
+    """Sampled answer ids (up to and including the first end of sequence) and whether it ended by itself.
+
+    Args:
+        model: the causal LM (a PEFT model is fine).
+        tokenizer: its tokenizer.
+        prompts: rendered chat prompts.
+        cfg: temperature, ``max_tokens`` and ``generation_batch_size`` (prompts per left-padded ``generate``).
+    """
+    import torch
+
+    eos = model.generation_config.eos_token_id
+    eos = set(eos if isinstance(eos, list) else [eos])
+    pad = tokenizer.eos_token_id if tokenizer.pad_token_id is None else tokenizer.pad_token_id
+    out = []
+    model.eval()
+    for i in range(0, len(prompts), cfg.generation_batch_size):
+        rows = tokenizer(prompts[i : i + cfg.generation_batch_size], add_special_tokens=False)["input_ids"]
+        width = max(len(r) for r in rows)
+        ids = torch.tensor([[pad] * (width - len(r)) + r for r in rows], device=model.device)
+        mask = torch.tensor([[0] * (width - len(r)) + [1] * len(r) for r in rows], device=model.device)
+        with torch.no_grad():
+            gen = model.generate(
+                input_ids=ids,
+                attention_mask=mask,
+                max_new_tokens=cfg.max_tokens,
+                do_sample=True,
+                temperature=cfg.temperature,
+                top_p=1.0,
+                pad_token_id=pad,
+            )
+        for row in gen[:, width:].tolist():
+            end = next((k + 1 for k, t in enumerate(row) if t in eos), None)
+            out.append((row[:end], end is not None))
+    return out
+
+
+def sample_pairs(
+    model: Any,
+    tokenizer: Any,
+    problems: Any,
+    cfg: HindsightConfig,
+    prompt_cfg: PromptConfig,
+    reward: RewardConfig,
+) -> list[dict[str, Any]]:
+    """The first ``cfg.problems`` problems, answered once per style, kept and relabelled (see the module docstring).
+
+    Returns one row per kept answer: ``id``, ``style``, ``tokens`` (the answer's length with its end of sequence,
+    as evaluation counts it), ``correct`` (by ``reward.grader``), ``prompt`` (rendered with ``tokens`` as the exact
+    budget) and ``completion`` (the answer's text).
+    """
+    rows = problems.select(range(min(cfg.problems, len(problems)))).to_list()
+    asks = [(r, s) for r in rows for s in cfg.styles]
+    outs = generate(
+        model, tokenizer, [render(tokenizer, r["question"] + s, None, "exact", prompt_cfg) for r, s in asks], cfg
+    )
+    pairs = []
+    for (row, style), (ids, ended) in zip(asks, outs, strict=True):
+        if not ended or len(ids) < cfg.min_tokens:
+            continue
+        text = tokenizer.decode(ids, skip_special_tokens=True)
+        correct = is_correct(
+            text,
+            row["answer"],
+            reward.grader,
+            require_think_close=reward.require_think_close,
+            timeout_s=reward.timeout_s,
+            max_answer_chars=reward.max_answer_chars,
+        )
+        if cfg.correct_only and not correct:
+            continue
+        pairs.append(
+            {
+                "id": row["id"],
+                "style": style,
+                "tokens": len(ids),
+                "correct": correct,
+                "prompt": render(tokenizer, row["question"], len(ids), "exact", prompt_cfg),
+                "completion": text,
+            }
+        )
+    return pairs
+
+
+def run(
+    model: Any,
+    tokenizer: Any,
+    problems: Any,
+    cfg: HindsightConfig,
+    prompt_cfg: PromptConfig,
+    reward: RewardConfig,
+    out: Path,
+    grpo_args: Any,
+) -> dict[str, Any]:
+    """Sample and relabel the pairs, write ``out/hindsight/pairs.jsonl``, fine-tune ``model`` on them in place.
+
+    Args:
+        model: the PEFT model GRPO will train next (its LoRA is what changes).
+        tokenizer: its tokenizer.
+        problems: the training problems (``id``, ``question``, ``answer``).
+        cfg: the ``hindsight`` section.
+        prompt_cfg: the budget prompt wording.
+        reward: grading settings, for the ``correct`` column (and ``cfg.correct_only``).
+        out: the run's output folder.
+        grpo_args (`trl.GRPOConfig`): the run's resolved trainer arguments: device, precision, seed, reporting.
+
+    Returns:
+        What the summary records: pair counts, length quantiles, accuracy of the kept answers, the SFT loss and
+        the wall seconds of each part.
+    """
+    import datasets
+    import torch
+    from trl import SFTConfig, SFTTrainer
+
+    start = time.time()
+    torch.manual_seed(grpo_args.seed)
+    pairs = sample_pairs(model, tokenizer, problems, cfg, prompt_cfg, reward)
+    sampled = min(cfg.problems, len(problems)) * len(cfg.styles)
+    if not pairs:
+        raise ConfigError(
+            f"hindsight: none of {sampled} sampled answers ended within hindsight.max_tokens ({cfg.max_tokens}) "
+            f"with at least hindsight.min_tokens ({cfg.min_tokens}){' and right' if cfg.correct_only else ''}"
+        )
+    folder = out / FOLDER
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / PAIRS_FILE).write_text("".join(json.dumps(p) + "\n" for p in pairs))
+    lengths = sorted(p["tokens"] for p in pairs)
+    quantiles = {f"q{int(q * 100)}": lengths[int(q * (len(lengths) - 1))] for q in (0, 0.1, 0.5, 0.9, 1)}
+    sample_seconds = time.time() - start
+    log.info("hindsight: kept %d of %d answers, lengths %s, %.0f s", len(pairs), sampled, quantiles, sample_seconds)
+
+    args = SFTConfig(
+        output_dir=str(folder),
+        num_train_epochs=cfg.epochs,
+        learning_rate=cfg.learning_rate,
+        lr_scheduler_type="constant",
+        per_device_train_batch_size=cfg.batch_size,
+        max_grad_norm=0.0,
+        save_strategy="no",
+        logging_steps=grpo_args.logging_steps,
+        report_to=grpo_args.report_to,
+        use_cpu=grpo_args.use_cpu,
+        bf16=grpo_args.bf16,
+        fp16=grpo_args.fp16,
+        seed=grpo_args.seed,
+        gradient_checkpointing=grpo_args.gradient_checkpointing,
+        completion_only_loss=True,
+        max_length=None,
+        disable_tqdm=grpo_args.disable_tqdm,
+    )
+    dataset = datasets.Dataset.from_list([{"prompt": p["prompt"], "completion": p["completion"]} for p in pairs])
+    trainer = SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer)
+    start = time.time()
+    result = trainer.train()
+    losses = [e["loss"] for e in trainer.state.log_history if "loss" in e]
+    return {
+        "sampled": sampled,
+        "pairs": len(pairs),
+        "lengths": quantiles,
+        "kept_accuracy": statistics.fmean(p["correct"] for p in pairs),
+        "sft_steps": trainer.state.global_step,
+        "sft_loss": result.training_loss,
+        "sft_loss_first_last": [losses[0], losses[-1]] if losses else None,
+        "sample_seconds": round(sample_seconds, 1),
+        "sft_seconds": round(time.time() - start, 1),
+    }
