@@ -1,10 +1,11 @@
-"""``l1lite train``: GRPO training with LCPO rewards and a target-length curriculum.
+"""``l1lite train``: GRPO training with LCPO rewards and a target-length curriculum, after an optional hindsight start.
 
 Owns the training run: :func:`check_train_config` (the whole config, validated before any model or data
 is loaded, then whether the model and dataset can be had), the GRPOConfig it resolves, checkpoints and resume
 (a broken checkpoint is skipped or named), and the run's outputs (``adapter/`` with the base's fingerprint,
 ``summary.json``, ``log_history.json``, ``config.yaml``, written by the main process only when several run under
-accelerate or torchrun). Each stage checks its own section (rewards,
+accelerate or torchrun). The hindsight start (:mod:`l1lite.hindsight`) runs first when ``hindsight.problems`` is
+set; ``trainer.max_steps: 0`` then stops after it. Each stage checks its own section (rewards,
 curriculum, data, backends, models). Imports Unsloth (through :mod:`l1lite.backends`) before TRL, and TRL,
 transformers and the data only inside functions. Must not import export, inference, evaluation or the CLI.
 """
@@ -121,9 +122,7 @@ def check_train_config(cfg: TrainConfig) -> tuple[str, str, Any]:
     cuda = torch.cuda.is_available()
     args = grpo_args(cfg, cuda, bf16=cuda and torch.cuda.is_bf16_supported())
     if args.max_steps == 0 and not cfg.hindsight.problems:
-        raise ConfigError(
-            "trainer.max_steps is 0 and there is no hindsight start (hindsight.problems): nothing to train"
-        )
+        raise ConfigError("trainer.max_steps is 0 and hindsight.problems is 0: nothing to train")
     if cfg.hindsight.problems and args.world_size > 1:
         raise ConfigError(f"the hindsight start runs in one process, not {args.world_size}: train it alone first")
     prompts_per_step(args)
