@@ -8,6 +8,7 @@ Unsloth is imported only through :mod:`l1lite.unsloth_adapter`; must not import 
 from __future__ import annotations
 
 import logging
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 from l1lite.config import ConfigError, LoraConfig, ModelConfig
@@ -119,3 +120,12 @@ def load(backend: str, model_cfg: ModelConfig, lora: LoraConfig) -> tuple[Any, A
         if cuda:
             model = model.to("cuda")
     return _peft(model, model_cfg, lora), tokenizer
+
+
+def generating(backend: str, model: Any) -> AbstractContextManager:
+    """The context in which ``model`` (loaded by :func:`load` for ``backend``) may call ``generate`` directly."""
+    if backend == "unsloth":
+        from l1lite import unsloth_adapter
+
+        return unsloth_adapter.generating(model)
+    return nullcontext()

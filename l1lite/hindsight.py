@@ -16,6 +16,7 @@ import json
 import logging
 import statistics
 import time
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -145,6 +146,7 @@ def run(
     reward: RewardConfig,
     out: Path,
     grpo_args: Any,
+    generating: AbstractContextManager | None = None,
 ) -> dict[str, Any]:
     """Sample and relabel the pairs, write ``out/hindsight/pairs.jsonl``, fine-tune ``model`` on them in place.
 
@@ -157,6 +159,7 @@ def run(
         reward: grading settings, for the ``correct`` column (and ``cfg.correct_only``).
         out: the run's output folder.
         grpo_args (`trl.GRPOConfig`): the run's resolved trainer arguments: device, precision, seed, reporting.
+        generating: the context the sampling runs in (the backend's inference mode; Unsloth needs one).
 
     Returns:
         What the summary records: pair counts, length quantiles, accuracy of the kept answers, the SFT loss and
@@ -168,7 +171,8 @@ def run(
 
     start = time.time()
     torch.manual_seed(grpo_args.seed)
-    pairs = sample_pairs(model, tokenizer, problems, cfg, prompt_cfg, reward)
+    with generating or nullcontext():
+        pairs = sample_pairs(model, tokenizer, problems, cfg, prompt_cfg, reward)
     sampled = min(cfg.problems, len(problems)) * len(cfg.styles)
     if not pairs:
         raise ConfigError(

@@ -228,7 +228,7 @@ def train(cfg: TrainConfig, resume: bool | str = False, callbacks: list | None =
         (out / "config.yaml").write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False, allow_unicode=True))
 
     start = time.time()
-    supervised = hindsight_start(cfg, model, tokenizer, problems, out, args, resumed=checkpoint is not None)
+    supervised = hindsight_start(cfg, backend, model, tokenizer, problems, out, args, resumed=checkpoint is not None)
     adapter_dir = out / ADAPTER_DIR
     if args.max_steps == 0:  # the hindsight start alone
         model.save_pretrained(str(adapter_dir))
@@ -271,7 +271,7 @@ def train(cfg: TrainConfig, resume: bool | str = False, callbacks: list | None =
 
 
 def hindsight_start(
-    cfg: TrainConfig, model: Any, tokenizer: Any, problems: Any, out: Path, args: Any, resumed: bool
+    cfg: TrainConfig, backend: str, model: Any, tokenizer: Any, problems: Any, out: Path, args: Any, resumed: bool
 ) -> dict[str, Any] | None:
     """Run the config's hindsight start on ``model`` (see :mod:`l1lite.hindsight`); its figures, or None without one.
 
@@ -284,7 +284,8 @@ def hindsight_start(
     record = out / hindsight.FOLDER / SUMMARY_FILE
     if resumed:
         return json.loads(record.read_text()) if record.is_file() else None
-    figures = hindsight.run(model, tokenizer, problems, cfg.hindsight, cfg.prompt, cfg.reward, out, args)
+    sampling = backends.generating(backend, model)
+    figures = hindsight.run(model, tokenizer, problems, cfg.hindsight, cfg.prompt, cfg.reward, out, args, sampling)
     record.write_text(json.dumps(figures, indent=2) + "\n")
     return figures
 

@@ -1,11 +1,13 @@
 """The only place that imports Unsloth. Import it before TRL, and only when chosen.
 
-Owns Unsloth's availability check and its 4-bit + LoRA load; imports config and models, must not import TRL
-or training (``l1lite.backends`` is its only user).
+Owns Unsloth's availability check, its 4-bit + LoRA load and its inference mode for sampling; imports config and
+models, must not import TRL or training (``l1lite.backends`` is its only user).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from l1lite.config import LoraConfig, ModelConfig
@@ -58,3 +60,15 @@ def load(model_cfg: ModelConfig, lora: LoraConfig) -> tuple[Any, Any]:
         random_state=3407,
     )
     return model, tokenizer
+
+
+@contextmanager
+def generating(model: Any) -> Iterator[None]:
+    """Unsloth's inference mode for ``model.generate`` calls outside TRL (which switches by itself), then training."""
+    from unsloth import FastLanguageModel
+
+    FastLanguageModel.for_inference(model)
+    try:
+        yield
+    finally:
+        FastLanguageModel.for_training(model)

@@ -34,7 +34,9 @@ def test_reduced_real_model_run_moves_the_dial(tmp_path, monkeypatch):
     summary = run_bench(tmp_path / "real", QUICK)
     assert json.loads((tmp_path / "real" / "summary.json").read_text())["settings"]["preset"] == "dial-smollm2"
     seed = summary["seeds"]["0"]
-    assert seed["train"]["global_step"] == 4 and seed["train"]["base_model"] == "l1lite:smollm2-135m"
+    train = seed["train"]
+    assert train["global_step"] == 1 and train["base_model"] == "l1lite:smollm2-135m"  # one GRPO step after ...
+    assert train["hindsight"]["sampled"] == 48 * 3 and train["hindsight"]["pairs"] > 0  # ... the hindsight start
     assert (tmp_path / "real" / "seed-0" / "train" / "adapter" / "adapter_model.safetensors").is_file()
     before, after = seed["base"]["dial_spread"], seed["trained"]["dial_spread"]
     assert before > 0 and after > 0 and all(r["mean_tokens"] > 0 for r in seed["trained"]["rows"].values())
