@@ -18,7 +18,7 @@ LISTED = ", ".join(SHIPPED)
 @pytest.mark.parametrize("name", SHIPPED)
 def test_presets_load_by_name_and_path(name):
     cfg = load_config(TrainConfig, name)
-    assert cfg.trainer["max_steps"] > 0
+    assert cfg.trainer["max_steps"] > 0 or cfg.hindsight.problems > 0  # something to train
     assert cfg.reward.mode in {"exact", "max", "dual"}
     assert load_config(TrainConfig, f"{name}.yaml") == cfg
     assert load_config(TrainConfig, ROOT / "configs" / f"{name}.yaml") == cfg
