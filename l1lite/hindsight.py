@@ -3,7 +3,8 @@
 Owns the stage between the curriculum and GRPO (config section ``hindsight``): the model to be trained (base
 plus fresh LoRA) answers training problems once per style suffix with no budget sentence; every answer that ends
 by itself is relabelled with its own token count as an exact budget (``Think for N tokens.``), and the LoRA is
-fine-tuned on these pairs with TRL's SFTTrainer, loss on the answer only. A pretrained model has never read a
+fine-tuned on these pairs with TRL's SFTTrainer on the very tokens sampled (not a re-tokenization of their text,
+which can differ in length), loss on the answer only. A pretrained model has never read a
 budget sentence, and GRPO's length reward alone does not teach it to (``benchmarks/results/real/recipes.md``);
 each pair here shows one number and a length that matches it. Writes ``hindsight/pairs.jsonl`` into the run's
 output folder. Imports torch, datasets and TRL only inside functions; must not import training, export,
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import statistics
 import time
 from contextlib import AbstractContextManager, nullcontext
@@ -102,7 +104,7 @@ def sample_pairs(
 
     Returns one row per kept answer: ``id``, ``style``, ``tokens`` (the answer's length with its end of sequence,
     as evaluation counts it), ``correct`` (by ``reward.grader``), ``prompt`` (rendered with ``tokens`` as the exact
-    budget) and ``completion`` (the answer's text).
+    budget), ``completion`` (the answer's text) and ``completion_ids`` (its sampled tokens, the end of sequence last).
     """
     rows = problems.select(range(min(cfg.problems, len(problems)))).to_list()
     asks = [(r, s) for r in rows for s in cfg.styles]
@@ -132,6 +134,7 @@ def sample_pairs(
                 "correct": correct,
                 "prompt": render(tokenizer, row["question"], len(ids), "exact", prompt_cfg),
                 "completion": text,
+                "completion_ids": ids,
             }
         )
     return pairs
@@ -162,8 +165,8 @@ def run(
         generating: the context the sampling runs in (the backend's inference mode; Unsloth needs one).
 
     Returns:
-        What the summary records: pair counts, length quantiles, accuracy of the kept answers, the SFT loss and
-        the wall seconds of each part.
+        What the summary records: pair counts, length quantiles, accuracy of the kept answers, the SFT loss (and
+        its mean per epoch, over the logged steps) and the wall seconds of each part.
     """
     import datasets
     import torch
@@ -202,15 +205,22 @@ def run(
         fp16=grpo_args.fp16,
         seed=grpo_args.seed,
         gradient_checkpointing=grpo_args.gradient_checkpointing,
-        completion_only_loss=True,
         max_length=None,
         disable_tqdm=grpo_args.disable_tqdm,
     )
-    dataset = datasets.Dataset.from_list([{"prompt": p["prompt"], "completion": p["completion"]} for p in pairs])
+    rows = []
+    for p in pairs:  # tokenized here, so the trainer sees exactly the sampled answer and its length
+        prompt_ids = tokenizer(p["prompt"], add_special_tokens=False)["input_ids"]
+        ids = p["completion_ids"]
+        rows.append({"input_ids": prompt_ids + ids, "labels": [-100] * len(prompt_ids) + ids})
+    dataset = datasets.Dataset.from_list(rows)
     trainer = SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer)
     start = time.time()
     result = trainer.train()
-    losses = [e["loss"] for e in trainer.state.log_history if "loss" in e]
+    by_epoch: dict[int, list[float]] = {}
+    for e in trainer.state.log_history:
+        if "loss" in e:
+            by_epoch.setdefault(math.ceil(e["epoch"] - 1e-9), []).append(e["loss"])
     return {
         "sampled": sampled,
         "pairs": len(pairs),
@@ -218,7 +228,7 @@ def run(
         "kept_accuracy": statistics.fmean(p["correct"] for p in pairs),
         "sft_steps": trainer.state.global_step,
         "sft_loss": result.training_loss,
-        "sft_loss_first_last": [losses[0], losses[-1]] if losses else None,
+        "sft_loss_per_epoch": [round(statistics.fmean(v), 4) for _, v in sorted(by_epoch.items())],
         "sample_seconds": round(sample_seconds, 1),
         "sft_seconds": round(time.time() - start, 1),
     }

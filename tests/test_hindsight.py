@@ -62,10 +62,10 @@ def test_hindsight_start_relabels_own_answers_and_trains_the_lora(tmp_path):
     h = summary["hindsight"]
     assert summary["global_step"] == 0 and h["sampled"] == 6 * 3 and h["pairs"] == len(pairs) > 0
     assert h["sft_steps"] == -(-len(pairs) // 4)  # one epoch of batches of 4
+    assert len(h["sft_loss_per_epoch"]) == 1 and h["sft_loss_per_epoch"][0] > 0
 
     tok = AutoTokenizer.from_pretrained(resolve_model("l1lite:smollm2-135m"))
     answers = {r["id"]: r for r in rows}
-    same = 0
     for p in pairs:
         assert 8 <= p["tokens"] <= 64
         question = answers[p["id"]]["problem"]
@@ -75,10 +75,9 @@ def test_hindsight_start_relabels_own_answers_and_trains_the_lora(tmp_path):
         assert p["correct"] == is_correct(
             p["completion"], answers[p["id"]]["answer"], "number", require_think_close=False
         )
-        retokenized = len(tok(p["completion"], add_special_tokens=False)["input_ids"]) + 1  # and the end of turn
-        assert abs(retokenized - p["tokens"]) <= 2
-        same += retokenized == p["tokens"]
-    assert same >= 0.8 * len(pairs)
+        # the trained tokens are the sampled ones: as long as the budget, ending with the end of turn
+        assert len(p["completion_ids"]) == p["tokens"] and p["completion_ids"][-1] == tok.eos_token_id
+        assert tok.decode(p["completion_ids"], skip_special_tokens=True) == p["completion"]
     assert {p["style"] for p in pairs} <= {"", " Answer in a few words.", " Explain each step in detail."}
 
     with safe_open(str(run / "adapter" / "adapter_model.safetensors"), framework="pt") as f:
