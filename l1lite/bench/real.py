@@ -53,10 +53,10 @@ class RealSettings:
 
 
 SETTINGS = RealSettings
-QUICK = RealSettings(  # a few minutes on 2 cores: the direction only
+QUICK = RealSettings(  # a few minutes on 2 cores: the direction only (32 x 2 samples: 16 x 1 was a coin flip)
     seeds=[0],
-    eval_problems=16,
-    samples=1,
+    eval_problems=32,
+    samples=2,
     max_tokens=80,
     train_overrides=["hindsight.problems=48", "hindsight.epochs=3", "trainer.max_steps=1"],  # then one GRPO step
     max_mode=False,
