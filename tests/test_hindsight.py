@@ -75,7 +75,7 @@ def test_hindsight_start_relabels_own_answers_and_trains_the_lora(tmp_path):
         assert p["correct"] == is_correct(
             p["completion"], answers[p["id"]]["answer"], "number", require_think_close=False
         )
-        # the trained tokens are the sampled ones: as long as the budget, ending with the end of turn
+        # each pair keeps its sampled tokens (what the SFT trains on): as long as its budget, ending the turn
         assert len(p["completion_ids"]) == p["tokens"] and p["completion_ids"][-1] == tok.eos_token_id
         assert tok.decode(p["completion_ids"], skip_special_tokens=True) == p["completion"]
     assert {p["style"] for p in pairs} <= {"", " Answer in a few words.", " Explain each step in detail."}
