@@ -217,10 +217,11 @@ def run(
     trainer = SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer)
     start = time.time()
     result = trainer.train()
+    per_epoch = math.ceil(len(dataset) / cfg.batch_size)  # optimizer steps in one epoch
     by_epoch: dict[int, list[float]] = {}
     for e in trainer.state.log_history:
         if "loss" in e:
-            by_epoch.setdefault(math.ceil(e["epoch"] - 1e-9), []).append(e["loss"])
+            by_epoch.setdefault((e["step"] - 1) // per_epoch, []).append(e["loss"])
     return {
         "sampled": sampled,
         "pairs": len(pairs),
