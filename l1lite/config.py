@@ -145,6 +145,7 @@ class HindsightConfig:
     correct_only: bool = False  # keep only answers the reward's grader accepts
     epochs: int = 5
     learning_rate: float = 1.0e-3
+    lr_scheduler_type: str = "constant"  # constant | linear | cosine (decay to 0 over the epochs)
     batch_size: int = 8  # pairs per SFT optimizer step
     generation_batch_size: int = 16  # prompts per batched generate call while sampling
 

@@ -29,11 +29,12 @@ from l1lite.prompts import render
 log = logging.getLogger(__name__)
 FOLDER = "hindsight"
 PAIRS_FILE = "pairs.jsonl"
+SCHEDULERS = ("constant", "linear", "cosine")  # hindsight.lr_scheduler_type
 
 
 def check_hindsight(cfg: HindsightConfig) -> None:
     """Raise :class:`ConfigError` naming the first ``hindsight.*`` key with an unusable value."""
-    positive = {
+    valid = {
         "problems": cfg.problems >= 0,
         "styles": bool(cfg.styles),
         "temperature": cfg.temperature > 0,
@@ -43,14 +44,16 @@ def check_hindsight(cfg: HindsightConfig) -> None:
         "learning_rate": cfg.learning_rate > 0,
         "batch_size": cfg.batch_size > 0,
         "generation_batch_size": cfg.generation_batch_size > 0,
+        "lr_scheduler_type": cfg.lr_scheduler_type in SCHEDULERS,
     }
-    for key, ok in positive.items():
+    for key, ok in valid.items():
         if not ok:
             value = getattr(cfg, key)
             need = {
                 "problems": ">= 0 (0: no hindsight start)",
                 "styles": "a non-empty list of suffixes ('' for none)",
                 "min_tokens": f"between 1 and hindsight.max_tokens ({cfg.max_tokens})",
+                "lr_scheduler_type": " | ".join(SCHEDULERS),
             }.get(key, "> 0")
             raise ConfigError(f"hindsight.{key} must be {need}, got {value!r}")
 
@@ -194,7 +197,7 @@ def run(
         output_dir=str(folder),
         num_train_epochs=cfg.epochs,
         learning_rate=cfg.learning_rate,
-        lr_scheduler_type="constant",
+        lr_scheduler_type=cfg.lr_scheduler_type,
         per_device_train_batch_size=cfg.batch_size,
         max_grad_norm=0.0,
         save_strategy="no",

@@ -27,6 +27,7 @@ def _train(tmp_path, *sets: str, env: dict | None = None) -> subprocess.Complete
         ("hindsight.min_tokens=500", "hindsight.min_tokens must be between 1 and hindsight.max_tokens (128)"),
         ("hindsight.styles=[]", "hindsight.styles must be a non-empty list"),
         ("hindsight.learning_rate=0", "hindsight.learning_rate must be > 0"),
+        ("hindsight.lr_scheduler_type=cosine_warm", "hindsight.lr_scheduler_type must be constant | linear | cosine"),
         ("hindsight.problems=0", "trainer.max_steps is 0 and hindsight.problems is 0: nothing to train"),
         ("hindsight.epochs=two", "config key 'hindsight.epochs' must be int"),
     ],
