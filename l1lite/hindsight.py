@@ -29,7 +29,7 @@ from l1lite.prompts import render
 log = logging.getLogger(__name__)
 FOLDER = "hindsight"
 PAIRS_FILE = "pairs.jsonl"
-SCHEDULERS = ("constant", "linear", "cosine")  # hindsight.lr_scheduler_type
+LR_SCHEDULERS = ("constant", "linear", "cosine")  # hindsight.lr_scheduler_type
 
 
 def check_hindsight(cfg: HindsightConfig) -> None:
@@ -44,7 +44,7 @@ def check_hindsight(cfg: HindsightConfig) -> None:
         "learning_rate": cfg.learning_rate > 0,
         "batch_size": cfg.batch_size > 0,
         "generation_batch_size": cfg.generation_batch_size > 0,
-        "lr_scheduler_type": cfg.lr_scheduler_type in SCHEDULERS,
+        "lr_scheduler_type": cfg.lr_scheduler_type in LR_SCHEDULERS,
     }
     for key, ok in valid.items():
         if not ok:
@@ -53,7 +53,7 @@ def check_hindsight(cfg: HindsightConfig) -> None:
                 "problems": ">= 0 (0: no hindsight start)",
                 "styles": "a non-empty list of suffixes ('' for none)",
                 "min_tokens": f"between 1 and hindsight.max_tokens ({cfg.max_tokens})",
-                "lr_scheduler_type": " | ".join(SCHEDULERS),
+                "lr_scheduler_type": " | ".join(LR_SCHEDULERS),
             }.get(key, "> 0")
             raise ConfigError(f"hindsight.{key} must be {need}, got {value!r}")
 
