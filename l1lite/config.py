@@ -31,18 +31,25 @@ class ConfigError(ValueError):
 
 
 class _Loader(yaml.SafeLoader):
-    """YAML with 1.2 booleans: only true/false, so ``save_strategy: no`` stays the string ``"no"``."""
+    """YAML with 1.2 booleans and floats: ``save_strategy: no`` stays the string ``"no"``, ``1e-4`` is a float."""
 
 
 _Loader.yaml_implicit_resolvers = {
-    first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:bool"]
+    first: [(tag, rx) for tag, rx in resolvers if tag not in ("tag:yaml.org,2002:bool", "tag:yaml.org,2002:float")]
     for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
 _Loader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), "tTfF")
+_Loader.add_implicit_resolver(  # YAML 1.1 (PyYAML) wants a dot: 1e-4 would be the string "1e-4"
+    "tag:yaml.org,2002:float",
+    re.compile(
+        r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"
+    ),
+    "-+0123456789.",
+)
 
 
 def parse_yaml(text: str) -> Any:
-    """Parse YAML text with 1.2 booleans."""
+    """Parse YAML text with 1.2 booleans and floats."""
     return yaml.load(text, Loader=_Loader)
 
 

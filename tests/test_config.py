@@ -70,6 +70,15 @@ def test_overrides_are_typed(tmp_path):
     assert isinstance(cfg.reward.alpha_max, float)
 
 
+def test_exponent_floats_without_a_dot_are_floats(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("reward:\n  alpha_exact: 3e-4\ntrainer:\n  learning_rate: 1e-6\n  max_steps: 10\n")
+    cfg = load_config(TrainConfig, path, ["reward.alpha_max=1E-3", "trainer.warmup_ratio=.1"])
+    assert cfg.reward.alpha_exact == 3e-4 and cfg.reward.alpha_max == 1e-3
+    assert cfg.trainer == {"learning_rate": 1e-6, "max_steps": 10, "warmup_ratio": 0.1}
+    assert isinstance(cfg.trainer["max_steps"], int) and isinstance(cfg.trainer["learning_rate"], float)
+
+
 @pytest.mark.parametrize(
     ("override", "needle"),
     [
