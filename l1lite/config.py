@@ -210,7 +210,8 @@ class EvalConfig:
     concurrency: int = 1  # endpoints: samples in flight at once (rows do not depend on it)
 
 
-def _check_type(value: Any, hint: Any, where: str) -> Any:
+def check_type(value: Any, hint: Any, where: str) -> Any:
+    """``value`` checked against the type ``hint`` (ints widen to floats); a :class:`ConfigError` names ``where``."""
     origin = typing.get_origin(hint)
     if hint is Any:
         return value
@@ -223,7 +224,7 @@ def _check_type(value: Any, hint: Any, where: str) -> Any:
             if arg is type(None):
                 continue
             try:
-                return _check_type(value, arg, where)
+                return check_type(value, arg, where)
             except ConfigError as e:
                 errors.append(e)
         raise errors[0]
@@ -231,7 +232,7 @@ def _check_type(value: Any, hint: Any, where: str) -> Any:
         if not isinstance(value, list):
             raise ConfigError(f"config key '{where}' must be a list, got {value!r}")
         (item,) = typing.get_args(hint) or (Any,)
-        return [_check_type(v, item, f"{where}[{i}]") for i, v in enumerate(value)]
+        return [check_type(v, item, f"{where}[{i}]") for i, v in enumerate(value)]
     if origin is dict:
         if not isinstance(value, dict):
             raise ConfigError(f"config key '{where}' must be a mapping, got {value!r}")
@@ -260,7 +261,7 @@ def from_dict(cls: type, data: Any, where: str = "") -> Any:
         path = f"{where}.{key}" if where else str(key)
         if key not in names:
             raise ConfigError(f"unknown config key '{path}' (valid: {', '.join(sorted(names))})")
-        kwargs[key] = _check_type(value, hints[key], path)
+        kwargs[key] = check_type(value, hints[key], path)
     return cls(**kwargs)
 
 

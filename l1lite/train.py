@@ -21,7 +21,7 @@ from typing import Any
 import yaml
 
 from l1lite import backends
-from l1lite.config import ConfigError, TrainConfig, load_config, to_dict
+from l1lite.config import ConfigError, TrainConfig, check_type, load_config, to_dict
 from l1lite.curriculum import STATE_FILE, Curriculum, load_curriculum_state, validate
 from l1lite.hindsight import check_hindsight
 from l1lite.models import (
@@ -43,10 +43,25 @@ SUMMARY_FILE = "summary.json"
 
 
 def grpo_args(cfg: TrainConfig, cuda: bool, bf16: bool = False) -> Any:
-    """GRPOConfig from our defaults plus every key of the config's ``trainer`` section (validated by TRL)."""
+    """GRPOConfig from our defaults plus every key of the config's ``trainer`` section (validated by TRL).
+
+    TRL does not check types, so the keys it declares as numbers or flags are checked here first: a quoted
+    ``"1e-4"`` is refused by name instead of failing in the optimizer after the model has loaded.
+    """
+    import typing
+
     from trl import GRPOConfig
 
-    if cfg.trainer.get("shuffle_dataset", False):
+    hints = typing.get_type_hints(GRPOConfig)
+    scalar = {bool, int, float, type(None)}
+    trainer = {
+        key: check_type(value, hints[key], f"trainer.{key}")
+        if key in hints and set(typing.get_args(hints[key]) or [hints[key]]) <= scalar
+        else value
+        for key, value in cfg.trainer.items()
+    }
+
+    if trainer.get("shuffle_dataset", False):
         raise ConfigError("trainer.shuffle_dataset must stay false: the curriculum orders the prompts itself")
     kwargs: dict[str, Any] = {
         "output_dir": cfg.output_dir,
@@ -59,7 +74,7 @@ def grpo_args(cfg: TrainConfig, cuda: bool, bf16: bool = False) -> Any:
         "save_steps": 50,
         "max_steps": 100,
         "gradient_checkpointing": cfg.model.gradient_checkpointing,
-        **cfg.trainer,
+        **trainer,
         "shuffle_dataset": False,
     }
     try:

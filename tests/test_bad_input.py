@@ -186,6 +186,8 @@ def test_set_errors_name_the_override(work, l1lite):
     assert "mine.yaml" not in line
     proc = l1lite("train", "--config", "mine.yaml", "--set", "curriculum.lo=5", "--set", "curriculum.hgh=9")
     refused(proc, "train", "--set curriculum.hgh=9: unknown config key 'curriculum.hgh'")
+    proc = l1lite("train", "--config", "mine.yaml", "--set", 'trainer.learning_rate="1e-4"')  # TRL checks no types
+    refused(proc, "train", "config key 'trainer.learning_rate' must be float, got '1e-4'")
     proc = l1lite("eval", "--model", "m.gguf", "--set", "samples=many")
     refused(proc, "eval", "--set samples=many: config key 'samples' must be int")
     refused(  # an error in the file still names the file

@@ -129,6 +129,23 @@ def test_unknown_trainer_key_is_named_by_grpo_config():
         grpo_args(cfg, cuda=False)
 
 
+def test_trainer_numbers_and_flags_are_checked_against_grpo_config():
+    from l1lite.train import grpo_args
+
+    for override, error in [
+        ('trainer.learning_rate="1e-4"', "'trainer.learning_rate' must be float, got '1e-4'"),
+        ("trainer.max_steps=2.5", "'trainer.max_steps' must be int, got 2.5"),
+        ("trainer.bf16=1", "'trainer.bf16' must be bool, got 1"),
+    ]:
+        cfg = load_config(TrainConfig, None, [override, "logging.report_to=[none]"])
+        with pytest.raises(ConfigError, match=error):
+            grpo_args(cfg, cuda=False)
+    cfg = load_config(TrainConfig, None, ["trainer.learning_rate=1", "trainer.lr_scheduler_type=constant"])
+    args = grpo_args(cfg, cuda=False)
+    assert args.learning_rate == 1.0 and isinstance(args.learning_rate, float)
+    assert args.lr_scheduler_type == "constant"
+
+
 def test_every_command_has_help():
     from l1lite.cli import COMMANDS
 
