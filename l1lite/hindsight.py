@@ -24,6 +24,7 @@ from typing import Any
 
 from l1lite.config import ConfigError, HindsightConfig, PromptConfig, RewardConfig
 from l1lite.grading import is_correct
+from l1lite.inference.hf import generate_ids
 from l1lite.prompts import render
 
 log = logging.getLogger(__name__)
@@ -58,43 +59,6 @@ def check_hindsight(cfg: HindsightConfig) -> None:
             raise ConfigError(f"hindsight.{key} must be {need}, got {value!r}")
 
 
-def generate(model: Any, tokenizer: Any, prompts: list[str], cfg: HindsightConfig) -> list[tuple[list[int], bool]]:
-    """Sampled answer ids (up to and including the first end of sequence) and whether it ended by itself.
-
-    Args:
-        model: the causal LM (a PEFT model is fine).
-        tokenizer: its tokenizer.
-        prompts: rendered chat prompts.
-        cfg: temperature, ``max_tokens`` and ``generation_batch_size`` (prompts per left-padded ``generate``).
-    """
-    import torch
-
-    eos = model.generation_config.eos_token_id
-    eos = set(eos if isinstance(eos, list) else [eos])
-    pad = tokenizer.eos_token_id if tokenizer.pad_token_id is None else tokenizer.pad_token_id
-    out = []
-    model.eval()
-    for i in range(0, len(prompts), cfg.generation_batch_size):
-        rows = tokenizer(prompts[i : i + cfg.generation_batch_size], add_special_tokens=False)["input_ids"]
-        width = max(len(r) for r in rows)
-        ids = torch.tensor([[pad] * (width - len(r)) + r for r in rows], device=model.device)
-        mask = torch.tensor([[0] * (width - len(r)) + [1] * len(r) for r in rows], device=model.device)
-        with torch.no_grad():
-            gen = model.generate(
-                input_ids=ids,
-                attention_mask=mask,
-                max_new_tokens=cfg.max_tokens,
-                do_sample=True,
-                temperature=cfg.temperature,
-                top_p=1.0,
-                pad_token_id=pad,
-            )
-        for row in gen[:, width:].tolist():
-            end = next((k + 1 for k, t in enumerate(row) if t in eos), None)
-            out.append((row[:end], end is not None))
-    return out
-
-
 def sample_pairs(
     model: Any,
     tokenizer: Any,
@@ -111,9 +75,14 @@ def sample_pairs(
     """
     rows = problems.select(range(min(cfg.problems, len(problems)))).to_list()
     asks = [(r, s) for r in rows for s in cfg.styles]
-    outs = generate(
-        model, tokenizer, [render(tokenizer, r["question"] + s, None, "exact", prompt_cfg) for r, s in asks], cfg
-    )
+    prompts = [render(tokenizer, r["question"] + s, None, "exact", prompt_cfg) for r, s in asks]
+    model.eval()
+    outs = []
+    for i in range(0, len(prompts), cfg.generation_batch_size):
+        batch = prompts[i : i + cfg.generation_batch_size]
+        outs += generate_ids(
+            model, tokenizer, batch, cfg.max_tokens, do_sample=True, temperature=cfg.temperature, top_p=1.0
+        )
     pairs = []
     for (row, style), (ids, ended) in zip(asks, outs, strict=True):
         if not ended or len(ids) < cfg.min_tokens:

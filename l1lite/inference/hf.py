@@ -1,4 +1,5 @@
-"""The transformers backend: an HF model folder, optionally with a PEFT LoRA adapter.
+"""The transformers backend: an HF model folder, optionally with a PEFT LoRA adapter; ``generate_ids``, its one
+left-padded ``model.generate`` over a batch (the hindsight start samples its answers with it too).
 
 Imports the backend interface and the value types; torch, transformers and peft only inside functions.
 Must not import another backend, the budget algorithm or the CLI.
@@ -16,6 +17,38 @@ def _decode(tokenizer: Any, ids: list[int]) -> str:
     """Text of generated ids: special tokens skipped, incomplete or invalid UTF-8 dropped (as llama.cpp does)."""
     text = tokenizer.decode(ids, skip_special_tokens=True, clean_up_tokenization_spaces=False)
     return text.replace("\ufffd", "")
+
+
+def generate_ids(
+    model: Any, tokenizer: Any, prompts: list[str], max_tokens: int, **kwargs: Any
+) -> list[tuple[list[int], bool]]:
+    """One left-padded ``model.generate`` over ``prompts``: each row's new ids and whether it ended by itself.
+
+    A row's ids run up to and including its first end of sequence (the padding after it dropped).
+
+    Args:
+        model: the causal LM (a PEFT model is fine).
+        tokenizer: its tokenizer (the end of sequence pads when it has no pad token).
+        prompts: rendered prompts (no special tokens added).
+        max_tokens: the most new tokens per row.
+        kwargs: more ``model.generate`` arguments (sampling, streamer, stopping criteria).
+    """
+    import torch
+
+    pad = tokenizer.eos_token_id if tokenizer.pad_token_id is None else tokenizer.pad_token_id
+    eos = model.generation_config.eos_token_id
+    eos = set(eos if isinstance(eos, list) else [eos])
+    rows = tokenizer(prompts, add_special_tokens=False)["input_ids"]
+    width = max(len(r) for r in rows)
+    ids = torch.tensor([[pad] * (width - len(r)) + r for r in rows], device=model.device)
+    mask = torch.tensor([[0] * (width - len(r)) + [1] * len(r) for r in rows], device=model.device)
+    with torch.no_grad():
+        out = model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=max_tokens, pad_token_id=pad, **kwargs)
+    done = []
+    for row in out[:, width:].tolist():
+        end = next((i + 1 for i, t in enumerate(row) if t in eos), None)
+        done.append((row[:end], end is not None))
+    return done
 
 
 class _StreamToSink:
@@ -72,66 +105,40 @@ class TransformersBackend(Backend):
         sink = TextSink(stop, on_text)
         if max_tokens <= 0:
             return Completion("", "length")
-        ids = self.tokenizer(prompt, add_special_tokens=False, return_tensors="pt")["input_ids"]
         streamer = _StreamToSink(self.tokenizer, sink)
 
         class AtStop(StoppingCriteria):
             def __call__(self, input_ids, scores, **kwargs):
                 return torch.full((input_ids.shape[0],), sink.stopped, dtype=torch.bool, device=input_ids.device)
 
-        out = self._generate(
-            ids,
-            torch.ones_like(ids),
+        ((new, ended),) = generate_ids(
+            self.model,
+            self.tokenizer,
+            [prompt],
             max_tokens,
-            sampling,
             streamer=streamer,
             stopping_criteria=StoppingCriteriaList([AtStop()]),
+            **self._sampling(sampling),
         )
-        new = out[0, ids.shape[1] :].tolist()
-        eos = self._eos_ids()
-        finish = "stop" if sink.stopped or (new and new[-1] in eos) or len(new) < max_tokens else "length"
+        finish = "stop" if sink.stopped or ended or len(new) < max_tokens else "length"
         return Completion(sink.close(), finish, len(new))
 
     def complete_batch(self, prompts: list[str], max_tokens: int, sampling: Sampling) -> list[Completion]:
         """One left-padded ``model.generate`` over ``prompts``; a row's ids end at its first end of sequence."""
         if max_tokens <= 0:
             return [Completion("", "length") for _ in prompts]
-        rows = self.tokenizer(prompts, add_special_tokens=False)["input_ids"]
-        width = max(len(r) for r in rows)
-        pad = self._pad_id()
-        ids = self.torch.tensor([[pad] * (width - len(r)) + r for r in rows])
-        mask = self.torch.tensor([[0] * (width - len(r)) + [1] * len(r) for r in rows])
-        out = self._generate(ids, mask, max_tokens, sampling)
-        eos = self._eos_ids()
-        done = []
-        for row in out[:, width:].tolist():
-            new = row[: next((i + 1 for i, t in enumerate(row) if t in eos), len(row))]  # padding after the end
-            finish = "stop" if (new and new[-1] in eos) or len(new) < max_tokens else "length"
-            done.append(Completion(_decode(self.tokenizer, new), finish, len(new)))
-        return done
+        rows = generate_ids(self.model, self.tokenizer, prompts, max_tokens, **self._sampling(sampling))
+        return [
+            Completion(_decode(self.tokenizer, new), "stop" if ended or len(new) < max_tokens else "length", len(new))
+            for new, ended in rows
+        ]
 
-    def _pad_id(self) -> int:
-        pad = self.tokenizer.pad_token_id
-        return self.tokenizer.eos_token_id if pad is None else pad
-
-    def _eos_ids(self) -> set[int]:
-        eos = self.model.generation_config.eos_token_id
-        return set(eos if isinstance(eos, list) else [eos])
-
-    def _generate(self, ids: Any, mask: Any, max_tokens: int, sampling: Sampling, **kwargs: Any) -> Any:
-        """``model.generate`` from ``ids`` / ``mask`` with ``sampling`` (seeded here): prompt and new ids."""
-        torch = self.torch
-        kwargs["do_sample"] = sampling.temperature > 0
+    def _sampling(self, sampling: Sampling) -> dict[str, Any]:
+        """``model.generate`` arguments for ``sampling``; seeds torch with its seed."""
+        kwargs: dict[str, Any] = {"do_sample": sampling.temperature > 0}
         if sampling.temperature > 0:
             kwargs.update(temperature=sampling.temperature, top_p=sampling.top_p, top_k=0)
         if sampling.logit_bias:
             kwargs["sequence_bias"] = {(int(t),): float(b) for t, b in sampling.logit_bias.items()}
-        torch.manual_seed(sampling.seed)
-        with torch.no_grad():
-            return self.model.generate(
-                input_ids=ids.to(self.model.device),
-                attention_mask=mask.to(self.model.device),
-                max_new_tokens=max_tokens,
-                pad_token_id=self._pad_id(),
-                **kwargs,
-            )
+        self.torch.manual_seed(sampling.seed)
+        return kwargs
