@@ -51,8 +51,9 @@ def _plot(drawn: list[tuple[int, int, str]], out: str, force: bool) -> None:
 def run(args) -> int:
     """CLI entry point."""
     cfg = load_config(TrainConfig, args.config, args.set)
-    curriculum = Curriculum(cfg.curriculum, prompts_per_step(grpo_args(cfg, cuda=False)))
-    steps = args.steps or (cfg.trainer.get("max_steps") or 0)
+    trainer = grpo_args(cfg, cuda=False)
+    curriculum = Curriculum(cfg.curriculum, prompts_per_step(trainer))
+    steps = args.steps or trainer.max_steps
     steps = steps if steps > 0 else 100
     print(f"scheduler {cfg.curriculum.scheduler}, {curriculum.prompts_per_step} prompts/step, {steps} steps")
     print(f"{'steps':>13}  {'min':>6}  {'median':>7}  {'max':>6}  {'max-mode':>8}")
