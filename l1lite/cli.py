@@ -1,8 +1,9 @@
 """The ``l1lite`` command: a thin dispatcher to each stage's ``add_arguments`` / ``run``.
 
-Owns the command table, exit code 2 with a one-line message for a :class:`ConfigError` or an existing output,
-and exit code 1 with one line for a write that found no room (disk full, file size limit). Imports a
-command's module only when that command runs (or shows its help); no module imports it.
+Owns the command table, exit code 2 with a one-line message for a :class:`ConfigError`, an existing output or a
+flag argparse refuses (no usage block: ``--help`` shows it), and exit code 1 with one line for a write that found
+no room (disk full, file size limit). Imports a command's module only when that command runs (or shows its help);
+no module imports it.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+from typing import NoReturn
 
 from l1lite.config import ConfigError
 from l1lite.files import NoRoomError, OutputExistsError
@@ -30,10 +32,17 @@ COMMANDS = {
 }
 
 
+class Parser(argparse.ArgumentParser):
+    """An argparse parser (and its subcommands' parsers) whose refusals are one line, exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (--help for usage)\n")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``l1lite`` console script."""
     argv = sys.argv[1:] if argv is None else argv
-    parser = argparse.ArgumentParser(prog="l1lite", description="Teach a reasoning model to obey a thinking budget.")
+    parser = Parser(prog="l1lite", description="Teach a reasoning model to obey a thinking budget.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     wanted = argv[0] if argv and argv[0] in COMMANDS else None
     for name, (module, help_text) in COMMANDS.items():

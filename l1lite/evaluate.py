@@ -459,13 +459,6 @@ def _int_list(text: str, flag: str) -> list[int]:
         raise ConfigError(f"{flag} must be comma-separated integers, got {text!r}") from None
 
 
-def _integer(text: str, flag: str) -> int:
-    try:
-        return int(text)
-    except ValueError:
-        raise ConfigError(f"{flag} must be an integer, got {text!r}") from None
-
-
 # command-line flag -> config key (flags override the config file; --set overrides both)
 FLAGS = {
     "out": "out",
@@ -507,8 +500,6 @@ def config_from_args(args: argparse.Namespace) -> EvalConfig:
             value = [s.strip() for s in value.split(",") if s.strip()]
         elif flag == "endpoint":
             value = ",".join(value)
-        elif flag == "concurrency":
-            value = _integer(value, "--concurrency")
         node = data
         *parents, last = key.split(".")
         for part in parents:
@@ -559,6 +550,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--concurrency",
+        type=int,
         metavar="N",
         help="endpoints: keep up to N samples in flight (default 1); rows are the same at any N",
     )

@@ -198,6 +198,18 @@ def test_set_errors_name_the_override(work, l1lite):
     assert checksums(work) == before
 
 
+def test_flags_argparse_refuses_are_one_line(work, l1lite):
+    before = checksums(work)
+    for args, needle in [
+        (("eval", "--model", "m.gguf", "--samples", "many"), "--samples: invalid int value: 'many'"),
+        (("export", "--base", "m"), "required: --out"),
+        (("generate", "--budget"), "--budget: expected one argument"),
+    ]:
+        proc = l1lite(*args)
+        assert refused(proc, args[0], needle, "(--help for usage)") == proc.stderr.strip()  # no usage block above
+    assert checksums(work) == before
+
+
 def test_malformed_jsonl_is_reported_by_line_number(work, l1lite, tiny_gguf):
     rows = [json.dumps({"problem": f"What is {i} + {i}?", "answer": str(2 * i)}) for i in range(3)]
     (work / "bad.jsonl").write_text("\n".join([rows[0], rows[1], '{"problem": "x", "answer": 1', rows[2]]) + "\n")

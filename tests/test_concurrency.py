@@ -113,8 +113,8 @@ def test_killed_concurrent_eval_resumes_to_the_same_summary(
     [
         (["--concurrency", "0"], "eval.concurrency must be >= 1, got 0"),
         (["--concurrency", "-3"], "eval.concurrency must be >= 1, got -3"),
-        (["--concurrency", "two"], "--concurrency must be an integer, got 'two'"),
-        (["--concurrency", "1.5"], "--concurrency must be an integer, got '1.5'"),
+        (["--concurrency", "two"], "argument --concurrency: invalid int value: 'two'"),
+        (["--concurrency", "1.5"], "argument --concurrency: invalid int value: '1.5'"),
         (["--set", "concurrency=0"], "eval.concurrency must be >= 1, got 0"),
         (["--model", "m.gguf", "--concurrency", "4"], "eval.concurrency 4 needs an --endpoint"),
     ],
