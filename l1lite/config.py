@@ -9,6 +9,7 @@ graders, schedulers, backends) belong to the stage that uses it. Imports no othe
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import re
 import types
@@ -46,6 +47,14 @@ _Loader.add_implicit_resolver(  # YAML 1.1 (PyYAML) wants a dot: 1e-4 would be t
     ),
     "-+0123456789.",
 )
+
+
+def int_list(text: str) -> list[int]:
+    """An argparse ``type`` for a comma-separated list of integers (``--budgets 16,64``, ``--seeds 0,1``)."""
+    try:
+        return [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be comma-separated integers, got {text!r}") from None
 
 
 def parse_yaml(text: str) -> Any:

@@ -48,7 +48,16 @@ from itertools import groupby
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from l1lite.config import ConfigError, EvalConfig, PromptConfig, build_config, from_dict, load_yaml, to_dict
+from l1lite.config import (
+    ConfigError,
+    EvalConfig,
+    PromptConfig,
+    build_config,
+    from_dict,
+    int_list,
+    load_yaml,
+    to_dict,
+)
 from l1lite.files import atomic_path
 from l1lite.results import CONFIG, RESULTS, SUMMARY, Key, plan, read_results, row_key, select
 
@@ -452,13 +461,6 @@ def run_info(cfg: EvalConfig, ids: list[str], grader: str) -> dict[str, Any]:
     }
 
 
-def _int_list(text: str, flag: str) -> list[int]:
-    try:
-        return [int(x) for x in text.split(",") if x.strip()]
-    except ValueError:
-        raise ConfigError(f"{flag} must be comma-separated integers, got {text!r}") from None
-
-
 # command-line flag -> config key (flags override the config file; --set overrides both)
 FLAGS = {
     "out": "out",
@@ -494,9 +496,7 @@ def config_from_args(args: argparse.Namespace) -> EvalConfig:
         value = getattr(args, flag)
         if value is None:
             continue
-        if flag == "budgets":
-            value = _int_list(value, "--budgets")
-        elif flag == "strategies":
+        if flag == "strategies":
             value = [s.strip() for s in value.split(",") if s.strip()]
         elif flag == "endpoint":
             value = ",".join(value)
@@ -533,7 +533,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="an answer counts only after </think> (default); --no-require-think-close grades the whole text",
     )
-    parser.add_argument("--budgets", help="comma-separated thinking budgets (default 512,1024,2048,3600)")
+    parser.add_argument(
+        "--budgets", type=int_list, help="comma-separated thinking budgets (default 512,1024,2048,3600)"
+    )
     parser.add_argument("--strategies", help="comma-separated subset of prompt,forcing,none (default all)")
     parser.add_argument("--mode", help="budget mode: exact (default) or max")
     parser.add_argument("--samples", type=int, help="samples per problem (default 1; paper 16)")

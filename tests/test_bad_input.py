@@ -204,6 +204,8 @@ def test_flags_argparse_refuses_are_one_line(work, l1lite):
         (("eval", "--model", "m.gguf", "--samples", "many"), "--samples: invalid int value: 'many'"),
         (("export", "--base", "m"), "required: --out"),
         (("generate", "--budget"), "--budget: expected one argument"),
+        (("eval", "--model", "m.gguf", "--budgets", "16,x"), "--budgets: must be comma-separated integers, got '16,x'"),
+        (("bench", "dial", "--seeds", "0,one"), "--seeds: must be comma-separated integers, got '0,one'"),
     ]:
         proc = l1lite(*args)
         assert refused(proc, args[0], needle, "(--help for usage)") == proc.stderr.strip()  # no usage block above

@@ -13,12 +13,14 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from l1lite.config import int_list
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """CLI: ``l1lite bench {dial,real} [--out DIR] [--quick] [--force]``."""
     parser.add_argument("name", choices=["dial", "real"], help="benchmark to run")
     parser.add_argument("--out", help="output folder (default runs/bench-NAME)")
-    parser.add_argument("--seeds", help="comma-separated seeds (default: the benchmark's)")
+    parser.add_argument("--seeds", type=int_list, help="comma-separated seeds (default: the benchmark's)")
     parser.add_argument("--quick", action="store_true", help="the reduced configuration of the test suite")
     parser.add_argument("--force", action="store_true", help="replace an earlier run in --out")
     parser.add_argument("--skip-base", action="store_true", help="real: leave the base eval to a parallel run")
@@ -35,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
         from l1lite.bench import real as bench
     settings = bench.QUICK if args.quick else bench.SETTINGS()
     if args.seeds:
-        settings = replace(settings, seeds=[int(x) for x in args.seeds.split(",")])
+        settings = replace(settings, seeds=args.seeds)
     extra = {"skip_base": True} if args.skip_base else {}
     summary = bench.run_bench(out, settings, args.force, **extra)
     print(bench.table(summary))
