@@ -45,11 +45,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = Parser(prog="l1lite", description="Teach a reasoning model to obey a thinking budget.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     wanted = argv[0] if argv and argv[0] in COMMANDS else None
+    parsers = {}
     for name, (module, help_text) in COMMANDS.items():
-        p = sub.add_parser(name, help=help_text, description=help_text)
+        parsers[name] = sub.add_parser(name, help=help_text, description=help_text)
         if name == wanted:
-            importlib.import_module(module).add_arguments(p)
-    args = parser.parse_args(argv)
+            importlib.import_module(module).add_arguments(parsers[name])
+    args, extra = parser.parse_known_args(argv)
+    if extra:  # refused by the subcommand's parser, so the message names it
+        parsers[args.command].error(f"unrecognized arguments: {' '.join(extra)}")
     module = importlib.import_module(COMMANDS[args.command][0])
     try:
         return int(module.run(args) or 0)

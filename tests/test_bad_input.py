@@ -206,6 +206,7 @@ def test_flags_argparse_refuses_are_one_line(work, l1lite):
         (("generate", "--budget"), "--budget: expected one argument"),
         (("eval", "--model", "m.gguf", "--budgets", "16,x"), "--budgets: must be comma-separated integers, got '16,x'"),
         (("bench", "dial", "--seeds", "0,one"), "--seeds: must be comma-separated integers, got '0,one'"),
+        (("train", "--config", "demo-cpu", "--bogus"), "unrecognized arguments: --bogus"),  # names train
     ]:
         proc = l1lite(*args)
         assert refused(proc, args[0], needle, "(--help for usage)") == proc.stderr.strip()  # no usage block above
