@@ -36,9 +36,7 @@ def test_reduced_real_model_run_moves_the_dial(tmp_path, monkeypatch):
     seed = summary["seeds"]["0"]
     train = seed["train"]
     assert train["global_step"] == 1 and train["base_model"] == "l1lite:smollm2-135m"  # one GRPO step after ...
-    assert train["hindsight"]["sampled"] == 48 * 3 and train["hindsight"]["pairs"] > 0  # ... the hindsight start
+    assert train["hindsight"]["sampled"] == 96 * 3 and train["hindsight"]["pairs"] > 0  # ... the hindsight start
     assert (tmp_path / "real" / "seed-0" / "train" / "adapter" / "adapter_model.safetensors").is_file()
     before, after = seed["base"]["dial_spread"], seed["trained"]["dial_spread"]
-    assert before > 0 and after > 0 and all(r["mean_tokens"] > 0 for r in seed["trained"]["rows"].values())
-    if after <= before:  # the recipe does not move the real-model dial yet (README, "Does the dial work?")
-        pytest.xfail(f"RL did not move the dial: spread {before:.2f} -> {after:.2f}")
+    assert after > before, f"the trained model did not widen the dial: spread {before:.2f} -> {after:.2f}"
