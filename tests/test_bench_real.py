@@ -39,4 +39,5 @@ def test_reduced_real_model_run_moves_the_dial(tmp_path, monkeypatch):
     assert train["hindsight"]["sampled"] == 96 * 3 and train["hindsight"]["pairs"] > 0  # ... the hindsight start
     assert (tmp_path / "real" / "seed-0" / "train" / "adapter" / "adapter_model.safetensors").is_file()
     before, after = seed["base"]["dial_spread"], seed["trained"]["dial_spread"]
+    assert before > 0 and all(r["mean_tokens"] > 0 for r in seed["trained"]["rows"].values())
     assert after > before, f"the trained model did not widen the dial: spread {before:.2f} -> {after:.2f}"

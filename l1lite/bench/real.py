@@ -58,8 +58,7 @@ QUICK = RealSettings(  # about 25 minutes on 2 cores: the direction only (recipe
     eval_problems=32,
     samples=2,
     max_tokens=80,
-    # half the preset's problems (48 moved nothing: 1.05 -> 1.06 / 0.97 / 1.31), in batches of 2 (no padding), then
-    # one GRPO step
+    # half the preset's problems in SFT batches of 2 (no padding), then one GRPO step; 48 problems was a coin flip
     train_overrides=["hindsight.problems=96", "hindsight.batch_size=2", "trainer.max_steps=1"],
     max_mode=False,
 )
