@@ -49,6 +49,23 @@ def test_warmup_traces_keep_a_plan_drawn_apart_from_the_budget(tiny_model_dir):
     assert min(plans) < 30 and max(plans) > 85
 
 
+def test_the_default_budgets_can_be_met_in_the_toy_format(tiny_model_dir):
+    from functools import partial
+
+    from transformers import AutoTokenizer
+
+    from l1lite.bench.dial import SETTINGS
+    from l1lite.r1 import count_tokens
+
+    s = SETTINGS()
+    count = partial(count_tokens, AutoTokenizer.from_pretrained(tiny_model_dir))
+    kw = {"cap": s.cap, "min_ops": s.min_ops, "max_ops": s.max_ops}
+    train = {p["problem"] for p in toy.draw_problems(s.train_problems, 0, **kw)}
+    problems = toy.draw_problems(s.eval_problems, 1000, exclude=train, **kw)  # held out as the benchmark does
+    assert toy.planner_floor(problems, 24, count, s.max_checks) > 0.05  # two-operation traces are >= 25 tokens
+    assert all(toy.planner_floor(problems, b, count, s.max_checks) < 0.05 for b in s.budgets)  # the goal
+
+
 def test_bad_budgets_are_refused(tmp_path):
     from dataclasses import replace
 

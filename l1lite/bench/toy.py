@@ -4,8 +4,8 @@ A problem is a chain of single-digit additions and subtractions (``Compute 7+5-3
 restating the prompt's budget next to a length plan (``48<64``: budget 48, plan 64), works one line per
 operation (``7+5=12``), then adds check lines restating the result and counting down to 1 (``3:9``
 ``2:9`` ``1:9``) until the trace is about as long as planned, closes ``</think>`` and boxes the answer.
-Digits are one token each with the tiny model's tokenizer, so a check line is 4 tokens and any length
-from ~20 tokens up is a correct trace.
+Digits are one token each with the tiny model's tokenizer, so a check line is 4 tokens (5 from ``10:``
+up): a two-operation trace is at least 25 tokens and grows in steps of 4-5 (:func:`planner_floor`).
 
 The warm-up draws the plan at random, independent of the budget: it teaches the model to restate the
 budget and to keep its own plan, not to plan by the budget. Tying the plan to the budget is left to LCPO.
@@ -131,6 +131,26 @@ def planned_trace(problem: str, budget: int, plan: int, count: Callable[[str], i
         lo, hi = (mid + 1, hi) if count(trace(problem, mid, budget, plan)) < plan else (lo, mid)
     near = [trace(problem, n, budget, plan) for n in sorted({max(0, lo - 1), lo})]
     return min(near, key=lambda t: abs(count(t) - plan))
+
+
+def planner_floor(problems: list[dict], budget: int, count: Callable[[str], int], max_checks: int) -> float:
+    """Mean relative length error of a perfect planner at ``budget``: every trace planned to the budget.
+
+    Check lines move the length in steps of 4-5 tokens and no trace is shorter than its reasoning, so even
+    a model that always plans by the budget misses it by this much; a goal below it cannot be reached.
+
+    Args:
+        problems (`list[dict]`):
+            Toy problems (rows with ``problem``).
+        budget (`int`):
+            The budget, also the plan.
+        count (`Callable[[str], int]`):
+            Tokens in a text (the model's tokenizer).
+        max_checks (`int`):
+            Most check lines.
+    """
+    errors = [abs(count(planned_trace(p["problem"], budget, budget, count, max_checks)) - budget) for p in problems]
+    return sum(errors) / len(errors) / budget
 
 
 def draw_problems(n: int, seed: int, exclude: set[str] | None = None, **kwargs) -> list[dict]:
