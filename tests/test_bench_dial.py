@@ -10,7 +10,7 @@ import time
 import pytest
 
 from l1lite.bench import toy
-from l1lite.bench.dial import ARMS, BEFORE, QUICK, run_bench
+from l1lite.bench.dial import ARMS, BEFORE, L1_EXACT, QUICK, run_bench
 from l1lite.config import ConfigError
 
 
@@ -76,11 +76,13 @@ def test_bad_budgets_are_refused(tmp_path):
 @pytest.mark.slow
 def test_reduced_benchmark_moves_the_dial(tmp_path):
     summary = run_bench(tmp_path, QUICK)
-    assert json.loads((tmp_path / "summary.json").read_text())["goal"].keys() == set(ARMS)
+    models = {m for arm in ARMS for m in (arm, arm + L1_EXACT)}  # each arm after its Exact and its dual stage
+    assert json.loads((tmp_path / "summary.json").read_text())["goal"].keys() == models
     assert (tmp_path / "report.md").is_file() and (tmp_path / "seed-0" / "plots-exact" / "length.png").is_file()
     for arm in ARMS:  # every planned step ran: no deadline cuts work short
         stages = summary["seeds"]["0"]["results"][arm]["train"]
         assert [t["steps"] for t in stages.values()] == [QUICK.exact_steps, QUICK.dual_steps]
+        assert summary["seeds"]["0"]["results"][arm + L1_EXACT]["train"] == {"exact": stages["exact"]}
     before = summary["mean"][BEFORE]["dial_spread"]
     for arm in ARMS:
         assert summary["mean"][arm]["dial_spread"] > before, (arm, summary["mean"][arm]["rows"])

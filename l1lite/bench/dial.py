@@ -8,8 +8,9 @@ Pipeline, built only from l1lite's own stages:
 2. two arms of GRPO (``l1lite.train``): LCPO-Exact, then the dual Exact/Max objective continuing from the
    Exact adapter; arm ``uniform`` draws targets uniformly (the paper), arm ``curriculum`` uses l1lite's
    adaptive schedule;
-3. ``l1lite.evaluate`` at budgets 4x apart, before RL (the warm-up model) and after each arm, in exact mode
-   (length error, dial spread) and max mode (share over budget).
+3. ``l1lite.evaluate`` at budgets 4x apart, before RL (the warm-up model) and after each stage of each arm
+   (``ARM-l1exact``: the Exact model, the paper's L1-Exact; ``ARM``: after the dual stage, its L1-Max), in
+   exact mode (length error, dial spread) and max mode (share over budget).
 
 What RL has to learn is to plan by the budget. The toy's budgets are tens of tokens, not thousands, so
 both LCPO alphas are scaled up (see ``DialSettings``).
@@ -36,6 +37,7 @@ SEED_RESULT = "result.json"  # one finished seed; a rerun into the same --out ke
 REPORT = "report.md"
 ARMS = ("uniform", "curriculum")
 BEFORE = "warmup"  # label of the before-RL row (the warm-up model)
+L1_EXACT = "-l1exact"  # label suffix of an arm's model after the Exact stage (the paper's L1-Exact)
 
 
 @dataclass
@@ -298,6 +300,11 @@ def bench_seed(out: Path, s: DialSettings, seed: int, arms: tuple[str, ...] = AR
                 "last_metrics": summary["last_metrics"],
                 "curriculum": summary["curriculum"],
             }
+            if stage == "exact" and s.dual_steps:  # the Exact model is a model of its own, as in the paper
+                label = arm + L1_EXACT
+                results[label] = {"train": dict(stages), "train_seconds": stages["exact"]["wall_seconds"]}
+                adapter = out / arm / "exact" / "adapter"
+                results[label].update(measure(s, label, warm_dir, adapter, eval_data, out, seed))
         results[arm] = {"train": stages, "train_seconds": round(sum(v["wall_seconds"] for v in stages.values()), 1)}
         adapter = out / arm / ("dual" if s.dual_steps else "exact") / "adapter"
         results[arm].update(measure(s, arm, warm_dir, adapter, eval_data, out, seed))
@@ -444,7 +451,9 @@ def markdown(summary: dict[str, Any]) -> str:
         f"then GRPO with LCPO-Exact ({s['exact_steps']} steps) and the dual Exact/Max objective "
         f"({s['dual_steps']} steps), {s['num_generations']} generations x {s['prompts_per_step']} prompts per step, "
         f"RL targets in {s['target_range']}. Arm `uniform`: targets uniform over that range (the paper); "
-        f"arm `curriculum`: l1lite's adaptive schedule starting around {s['natural']} tokens.",
+        f"arm `curriculum`: l1lite's adaptive schedule starting around {s['natural']} tokens. "
+        f"`ARM{L1_EXACT}` is the arm's model after the Exact stage (the paper's L1-Exact), `ARM` after the dual "
+        "stage (its L1-Max).",
         "",
         f"LCPO alphas scaled to the toy's budgets of tens of tokens: alpha_exact {s['alpha_exact']} (paper 0.0003), "
         f"alpha_max {s['alpha_max']} (paper 0.001), delta 0.5. Evaluation per seed: {s['eval_problems']} held-out "
