@@ -44,7 +44,7 @@ L1_EXACT = "-l1exact"  # label suffix of an arm's model after the Exact stage (t
 class DialSettings:
     """Every knob of the benchmark; the defaults are the full run, :data:`QUICK` the test-suite one."""
 
-    # where a perfect planner misses by < 5% (toy.planner_floor: 0.5% / 3.8% / 0.1%); at 24 / 48 / 96 it
+    # where a perfect planner misses by < 5% (toy.planner_floor: 0.4% / 3.7% / 0.0%); at 24 / 48 / 96 it
     # missed by 7.8% / 4.0% / 1.0%, so the 5% goal could not be reached at 24 (the shortest trace is 25 tokens)
     budgets: list[int] = field(default_factory=lambda: [26, 52, 104])
     # tiny model
