@@ -300,13 +300,12 @@ def bench_seed(out: Path, s: DialSettings, seed: int, arms: tuple[str, ...] = AR
                 "last_metrics": summary["last_metrics"],
                 "curriculum": summary["curriculum"],
             }
+            adapter = Path(summary["adapter"])  # this stage's; the last one is the arm's final model
             if stage == "exact" and s.dual_steps:  # the Exact model is a model of its own, as in the paper
                 label = arm + L1_EXACT
-                results[label] = {"train": dict(stages), "train_seconds": stages["exact"]["wall_seconds"]}
-                adapter = out / arm / "exact" / "adapter"
+                results[label] = {"train": {"exact": stages["exact"]}, "train_seconds": stages["exact"]["wall_seconds"]}
                 results[label].update(measure(s, label, warm_dir, adapter, eval_data, out, seed))
         results[arm] = {"train": stages, "train_seconds": round(sum(v["wall_seconds"] for v in stages.values()), 1)}
-        adapter = out / arm / ("dual" if s.dual_steps else "exact") / "adapter"
         results[arm].update(measure(s, arm, warm_dir, adapter, eval_data, out, seed))
     write_plots(results, out)
     return results
