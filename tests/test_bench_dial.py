@@ -6,11 +6,12 @@ import json
 import re
 import statistics
 import time
+from pathlib import Path
 
 import pytest
 
 from l1lite.bench import toy
-from l1lite.bench.dial import ARMS, BEFORE, L1_EXACT, QUICK, run_bench
+from l1lite.bench.dial import ARMS, BEFORE, L1_EXACT, QUICK, goal, markdown, run_bench
 from l1lite.config import ConfigError
 
 
@@ -64,6 +65,17 @@ def test_the_default_budgets_can_be_met_in_the_toy_format(tiny_model_dir):
     problems = toy.draw_problems(s.eval_problems, 1000, exclude=train, **kw)  # held out as the benchmark does
     assert toy.planner_floor(problems, 24, count, s.max_checks) > 0.05  # two-operation traces are >= 25 tokens
     assert all(toy.planner_floor(problems, b, count, s.max_checks) < 0.05 for b in s.budgets)  # the goal
+
+
+def test_the_report_scores_the_length_goal_apart_from_the_accuracy():
+    summary = json.loads((Path(__file__).parents[1] / "benchmarks/results/dial/summary.json").read_text())
+    assert goal(summary["mean"]) == summary["goal"]  # the committed goal is what the committed means give
+    section = markdown(summary).split("## Goal")[1].split("##")[0]
+    rows = {line.split(" | ")[0].strip("| "): line.split(" | ")[-2:] for line in section.splitlines() if "|" in line}
+    for arm, g in summary["goal"].items():
+        length, accuracy = rows[arm]
+        assert length == ("yes" if g["rel_error_ok"] and g["spread_ok"] else "no")
+        assert accuracy.rstrip(" |") == ("yes" if g["accuracy_ok"] else "no")
 
 
 def test_bad_budgets_are_refused(tmp_path):

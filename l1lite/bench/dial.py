@@ -63,7 +63,7 @@ class DialSettings:
     warmup_lr: float = 3e-3
     warmup_batch: int = 32
     # GRPO (LoRA on the warm-up model)
-    exact_steps: int = 60
+    exact_steps: int = 100  # run D: at 60 (run C) the long budget was still being learned on one seed of three
     dual_steps: int = 25
     num_generations: int = 8
     prompts_per_step: int = 16
@@ -476,14 +476,14 @@ def markdown(summary: dict[str, Any]) -> str:
         "",
         "## Goal (<= 5% mean relative length error at every budget, spread >= 3.6, accuracy >= warm-up)",
         "",
-        "| arm | worst rel. error | spread | accuracy | warm-up accuracy | reached |",
+        "| arm | worst rel. error | spread | accuracy (warm-up) | length goal (error and spread) | accuracy goal |",
         "|---|---|---|---|---|---|",
     ]
     for arm, g in summary["goal"].items():
-        ok = g["rel_error_ok"] and g["spread_ok"] and g["accuracy_ok"]
+        length_ok = g["rel_error_ok"] and g["spread_ok"]
         lines.append(
-            f"| {arm} | {g['max_rel_error']:.3f} | {g['dial_spread']:.2f} | {g['accuracy']:.3f} | "
-            f"{g['warmup_accuracy']:.3f} | {'yes' if ok else 'no'} |"
+            f"| {arm} | {g['max_rel_error']:.3f} | {g['dial_spread']:.2f} | {g['accuracy']:.3f} "
+            f"({g['warmup_accuracy']:.3f}) | {'yes' if length_ok else 'no'} | {'yes' if g['accuracy_ok'] else 'no'} |"
         )
     first = next(iter(summary["seeds"]))
     lines += ["", f"## Plots (seed {first})", ""]
