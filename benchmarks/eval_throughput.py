@@ -38,12 +38,12 @@ from contextlib import ExitStack, contextmanager
 from importlib import resources
 from pathlib import Path
 
-from l1lite.config import EvalConfig, from_dict
-from l1lite.evaluate import evaluate
+from l1lite.core.config import EvalConfig, from_dict
+from l1lite.core.tiny import build_tiny_model
+from l1lite.eval.engine import evaluate
+from l1lite.eval.results import RESULTS, read_results, row_key
 from l1lite.export.gguf import export_gguf
 from l1lite.inference import Budget, GenerationResult, Sampling, TransformersBackend, generate, generate_batch
-from l1lite.results import RESULTS, read_results, row_key
-from l1lite.tiny import build_tiny_model
 
 ARMS = ("batch", "endpoint")
 

@@ -63,7 +63,7 @@ def build_model(out: Path, shape: dict) -> Path:
     from safetensors.torch import save_file
     from transformers import AutoModelForCausalLM, Qwen2Config
 
-    from l1lite.tiny import build_tokenizer
+    from l1lite.core.tiny import build_tokenizer
 
     tokenizer = build_tokenizer()
     config = Qwen2Config(

@@ -20,9 +20,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from l1lite.core.r1 import THINK_CLOSE
+from l1lite.core.tiny import build_tiny_model
 from l1lite.inference import Budget, LlamaCppBackend, Sampling, generate
-from l1lite.r1 import THINK_CLOSE
-from l1lite.tiny import build_tiny_model
 
 QUESTION = "What is the sum of the first 20 positive integers?"
 

@@ -15,9 +15,9 @@ import time
 from fractions import Fraction
 from importlib import resources
 
-from l1lite.files import atomic_path
-from l1lite.grading import extract_boxed, fast_verdict, is_correct, verify_math
-from l1lite.r1 import split_thinking
+from l1lite.core.files import atomic_path
+from l1lite.core.grading import extract_boxed, fast_verdict, is_correct, verify_math
+from l1lite.core.r1 import split_thinking
 
 SENTENCES = [
     "Okay, so I need to solve this problem step by step.",

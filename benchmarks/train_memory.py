@@ -29,7 +29,7 @@ SHAPES = {
 
 def build_model(folder: Path, shape: str) -> None:
     """Random-init Qwen2 of ``shape`` in bf16 with the offline tokenizer (ids fit; embeddings are full size)."""
-    from l1lite.tiny import build_tiny_model
+    from l1lite.core.tiny import build_tiny_model
 
     build_tiny_model(folder, **SHAPES[shape], dtype="bfloat16")
 
@@ -39,8 +39,8 @@ def worker(args: argparse.Namespace) -> None:
     import torch
     from transformers import TrainerCallback
 
-    from l1lite import train as train_mod
-    from l1lite.config import TrainConfig, load_config
+    from l1lite.core.config import TrainConfig, load_config
+    from l1lite.train import run as train_mod
 
     steps: list[float] = []
 

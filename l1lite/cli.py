@@ -13,21 +13,21 @@ import importlib
 import sys
 from typing import NoReturn
 
-from l1lite.config import ConfigError
-from l1lite.files import NoRoomError, OutputExistsError
+from l1lite.core.config import ConfigError
+from l1lite.core.files import NoRoomError, OutputExistsError
 
 # subcommand -> (module, one-line help); each module defines add_arguments(parser) and run(args) -> int
 COMMANDS = {
-    "tiny-model": ("l1lite.tiny", "build the offline tiny Qwen2 model and R1-style tokenizer"),
+    "tiny-model": ("l1lite.core.tiny", "build the offline tiny Qwen2 model and R1-style tokenizer"),
     "demo": ("l1lite.demo", "run the whole pipeline on the tiny model (CPU, offline)"),
-    "presets": ("l1lite.presets", "list the shipped training presets (names for --config) or print one"),
-    "train": ("l1lite.train", "GRPO training with LCPO rewards and a target-length curriculum"),
-    "curriculum": ("l1lite.preview", "preview a target-length schedule"),
+    "presets": ("l1lite.train.presets", "list the shipped training presets (names for --config) or print one"),
+    "train": ("l1lite.train.cli", "GRPO training with LCPO rewards and a target-length curriculum"),
+    "curriculum": ("l1lite.train.preview", "preview a target-length schedule"),
     "export": ("l1lite.export.cli", "merge a LoRA adapter and export GGUF + Ollama Modelfile"),
     "generate": ("l1lite.inference.cli", "generate with a thinking budget"),
     "chat": ("l1lite.inference.chat", "interactive chat with a thinking budget"),
-    "serve": ("l1lite.serve", "OpenAI-compatible server with a thinking budget per request"),
-    "eval": ("l1lite.evaluate", "accuracy and length against budget"),
+    "serve": ("l1lite.serve.cli", "OpenAI-compatible server with a thinking budget per request"),
+    "eval": ("l1lite.eval.cli", "accuracy and length against budget"),
     "bench": ("l1lite.bench", "benchmarks (e.g. `l1lite bench dial`)"),
 }
 

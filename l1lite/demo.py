@@ -17,7 +17,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from l1lite.config import ConfigError, TrainConfig, load_config
+from l1lite.core.config import ConfigError, TrainConfig, load_config
 
 DEMO_CONFIG = "toy-dial"  # the shipped preset the GRPO stage trains with (l1lite presets)
 MOVED = 1.3  # the dial counts as moved when the spread grows by this factor
@@ -35,7 +35,7 @@ def run_demo(out: str | Path, config: str = DEMO_CONFIG, overrides: list[str] | 
     from l1lite.bench import dial
     from l1lite.export import export
     from l1lite.inference import Budget, Sampling, generate, load_backend
-    from l1lite.train import train
+    from l1lite.train.run import train
 
     out = Path(out)
     if (out / "train").exists():

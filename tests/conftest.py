@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from l1lite.tiny import build_tiny_model
+from l1lite.core.tiny import build_tiny_model
 
 LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 

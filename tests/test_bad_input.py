@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from l1lite.files import atomic_path
-from l1lite.models import PROVENANCE
-from l1lite.train import record_provenance
+from l1lite.core.files import atomic_path
+from l1lite.core.models import PROVENANCE
+from l1lite.train.run import record_provenance
 
 ROOT = Path(__file__).resolve().parents[1]
 QUESTION = "What is 2 + 2?"

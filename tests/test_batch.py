@@ -12,10 +12,10 @@ import shutil
 import pytest
 
 from l1lite.cli import main
-from l1lite.config import ConfigError, EvalConfig, from_dict
-from l1lite.evaluate import _prepare_out, _units, sample_seed
+from l1lite.core.config import ConfigError, EvalConfig, from_dict
+from l1lite.eval.engine import _prepare_out, _units, sample_seed
+from l1lite.eval.results import CONFIG, RESULTS, plan, read_results, row_key
 from l1lite.inference import Budget, Sampling, generate, generate_batch, load_backend
-from l1lite.results import CONFIG, RESULTS, plan, read_results, row_key
 
 QUESTIONS = [
     "What is 2 + 3?",

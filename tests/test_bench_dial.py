@@ -12,7 +12,7 @@ import pytest
 
 from l1lite.bench import toy
 from l1lite.bench.dial import ARMS, BEFORE, L1_EXACT, QUICK, goal, markdown, run_bench
-from l1lite.config import ConfigError
+from l1lite.core.config import ConfigError
 
 
 def test_toy_traces_are_correct_and_their_length_is_free():
@@ -32,7 +32,7 @@ def test_toy_traces_are_correct_and_their_length_is_free():
 def test_warmup_traces_keep_a_plan_drawn_apart_from_the_budget(tiny_model_dir):
     from transformers import AutoTokenizer
 
-    from l1lite.config import PromptConfig
+    from l1lite.core.config import PromptConfig
 
     tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
     problems = toy.draw_problems(40, 0, cap=9, max_ops=2)
@@ -56,7 +56,7 @@ def test_the_default_budgets_can_be_met_in_the_toy_format(tiny_model_dir):
     from transformers import AutoTokenizer
 
     from l1lite.bench.dial import SETTINGS
-    from l1lite.r1 import count_tokens
+    from l1lite.core.r1 import count_tokens
 
     s = SETTINGS()
     count = partial(count_tokens, AutoTokenizer.from_pretrained(tiny_model_dir))

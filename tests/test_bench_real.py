@@ -7,7 +7,7 @@ import json
 import pytest
 
 from l1lite.bench.real import QUICK, arithmetic_problems, run_bench
-from l1lite.config import ConfigError
+from l1lite.core.config import ConfigError
 
 
 def test_arithmetic_problems_are_distinct_checkable_and_held_out():

@@ -21,10 +21,10 @@ from pathlib import Path
 import pytest
 
 from l1lite.cli import main
-from l1lite.config import ConfigError
+from l1lite.core.config import ConfigError
+from l1lite.eval.results import RESULTS, SUMMARY, plan, read_results, row_key
 from l1lite.inference import Budget, OpenAIBackend, Sampling, generate
 from l1lite.inference.base import load_vocab
-from l1lite.results import RESULTS, SUMMARY, plan, read_results, row_key
 
 pytest.importorskip("llama_cpp")
 

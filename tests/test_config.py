@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from l1lite.config import ConfigError, TrainConfig, config_file, load_config, presets
+from l1lite.core.config import ConfigError, TrainConfig, config_file, load_config, presets
 
 ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = ["demo-cpu", "dial-smollm2", "l1-exact", "l1-exact-vllm", "l1-exact-vllm-server", "l1-max", "toy-dial"]
@@ -122,7 +122,7 @@ def test_cli_exit_code_2_one_line(tmp_path):
 
 
 def test_unknown_trainer_key_is_named_by_grpo_config():
-    from l1lite.train import grpo_args
+    from l1lite.train.run import grpo_args
 
     cfg = load_config(TrainConfig, None, ["trainer.lerning_rate=0.1", "logging.report_to=[none]"])
     with pytest.raises(ConfigError, match="trainer.lerning_rate"):
@@ -130,7 +130,7 @@ def test_unknown_trainer_key_is_named_by_grpo_config():
 
 
 def test_trainer_numbers_and_flags_are_checked_against_grpo_config():
-    from l1lite.train import grpo_args
+    from l1lite.train.run import grpo_args
 
     for override, error in [
         ('trainer.learning_rate="1e-4"', "'trainer.learning_rate' must be float, got '1e-4'"),

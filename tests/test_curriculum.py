@@ -8,11 +8,11 @@ from transformers import AutoTokenizer, TrainerControl, TrainerState, TrainingAr
 from trl import GRPOConfig, GRPOTrainer
 
 from l1lite.cli import main
-from l1lite.config import ConfigError, CurriculumConfig, DataConfig, PromptConfig
-from l1lite.curriculum import METRIC, STATE_FILE, Curriculum, load_curriculum_state, validate
-from l1lite.data import load_problems
-from l1lite.prompts import parse_budget, user_message
-from l1lite.schedule import CurriculumCallback, prompts_per_step, schedule_dataset
+from l1lite.core.config import ConfigError, CurriculumConfig, DataConfig, PromptConfig
+from l1lite.core.data import load_problems
+from l1lite.core.prompts import parse_budget, user_message
+from l1lite.train.curriculum import METRIC, STATE_FILE, Curriculum, load_curriculum_state, validate
+from l1lite.train.schedule import CurriculumCallback, prompts_per_step, schedule_dataset
 
 ADAPTIVE = CurriculumConfig(scheduler="adaptive", lo=100, hi=4000, natural=1000, widen=0.5, threshold=0.2, window=2)
 
@@ -191,8 +191,8 @@ def test_callback_feeds_logs_and_saves_state_in_the_checkpoint(tmp_path):
 
 
 def _args(**trainer):
-    from l1lite.config import TrainConfig, load_config
-    from l1lite.train import grpo_args
+    from l1lite.core.config import TrainConfig, load_config
+    from l1lite.train.run import grpo_args
 
     sets = [f"trainer.{k}={v}" for k, v in trainer.items()] + ["logging.report_to=[none]"]
     return grpo_args(load_config(TrainConfig, None, sets), cuda=False)

@@ -5,11 +5,11 @@ from pathlib import Path
 import datasets
 import pytest
 
-from l1lite.config import ConfigError, DataConfig, PromptConfig
-from l1lite.data import guess_preset, load_problems
-from l1lite.grading import extract_boxed
-from l1lite.prompts import render
-from l1lite.tiny import build_tokenizer
+from l1lite.core.config import ConfigError, DataConfig, PromptConfig
+from l1lite.core.data import guess_preset, load_problems
+from l1lite.core.grading import extract_boxed
+from l1lite.core.prompts import render
+from l1lite.core.tiny import build_tokenizer
 
 DATA = Path(__file__).parent / "data"
 

@@ -13,18 +13,11 @@ import numpy as np
 import pytest
 
 from l1lite.cli import main
-from l1lite.config import ConfigError, EvalConfig, from_dict
-from l1lite.evaluate import (
-    _prepare_out,
-    add_arguments,
-    check_config,
-    config_from_args,
-    run_info,
-    sample_seed,
-    summarize,
-)
-from l1lite.report import PLOTS, compare, write_report
-from l1lite.results import RESULTS, SUMMARY, load_run, plan, read_results, row_key, select
+from l1lite.core.config import ConfigError, EvalConfig, from_dict
+from l1lite.eval.cli import add_arguments, config_from_args
+from l1lite.eval.engine import _prepare_out, check_config, run_info, sample_seed, summarize
+from l1lite.eval.report import PLOTS, compare, write_report
+from l1lite.eval.results import RESULTS, SUMMARY, load_run, plan, read_results, row_key, select
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -61,7 +54,7 @@ def fake_rows(ids, budgets, strategies, mode="exact", samples=2, seed=0, scale=1
 
 
 def recompute(rows: list[dict], strategy: str, budget: int) -> dict:
-    """Summary metrics of one (strategy, budget) row, computed independently of l1lite.evaluate."""
+    """Summary metrics of one (strategy, budget) row, computed independently of l1lite.eval.engine."""
     group = [r for r in rows if r["strategy"] == strategy and r["budget"] == (None if strategy == "none" else budget)]
     per_problem = {}
     for r in group:

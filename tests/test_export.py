@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from l1lite.config import ConfigError
+from l1lite.core.config import ConfigError
+from l1lite.core.r1 import ASSISTANT, BOS, EOS, THINK_CLOSE, THINK_OPEN, USER
 from l1lite.export import check_adapter, export, export_gguf, merge_adapter
-from l1lite.r1 import ASSISTANT, BOS, EOS, THINK_CLOSE, THINK_OPEN, USER
 
 llama_cpp = pytest.importorskip("llama_cpp")
 IDS = [[483, 5, 17, 42, 99, 100, 7, 3]]
@@ -52,7 +52,7 @@ def test_merge_dequantized_equals_peft_on_4bit_base(tiny_model_dir, adapter_dir,
     from peft import PeftModel
     from transformers import AutoModelForCausalLM
 
-    from l1lite.backends import disable_cpu_bf16_repack, nf4_config
+    from l1lite.train.loaders import disable_cpu_bf16_repack, nf4_config
 
     q_base = AutoModelForCausalLM.from_pretrained(
         tiny_model_dir, quantization_config=nf4_config(torch.float32), device_map="cpu"

@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 from test_train import _train_cmd
 
-from l1lite.models import PROVENANCE, fingerprint
-from l1lite.train import last_checkpoint
+from l1lite.core.models import PROVENANCE, fingerprint
+from l1lite.train.run import last_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{ROOT / 'tests'}"}

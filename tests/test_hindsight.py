@@ -11,7 +11,7 @@ from safetensors import safe_open
 
 from l1lite.bench.real import arithmetic_problems
 from l1lite.bench.toy import write_jsonl
-from l1lite.grading import is_correct
+from l1lite.core.grading import is_correct
 
 
 def _train(tmp_path, *sets: str, env: dict | None = None) -> subprocess.CompletedProcess:
@@ -44,7 +44,7 @@ def test_bad_hindsight_settings_exit_2_with_one_line_before_loading(tmp_path, se
 def test_hindsight_start_relabels_own_answers_and_trains_the_lora(tmp_path):
     from transformers import AutoTokenizer
 
-    from l1lite.models import resolve_model
+    from l1lite.core.models import resolve_model
 
     rows = arithmetic_problems(6, 0)
     data = write_jsonl(rows, tmp_path / "train.jsonl")

@@ -1,4 +1,7 @@
-"""l1lite's own imports form no cycle, counting function-local imports too (read with ``ast``, nothing imported)."""
+"""l1lite's stage packages import only the stages before them (the layer table), and no import forms a cycle.
+
+Imports are read with ``ast`` (nothing imported), function-local ones included.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +9,19 @@ import ast
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "l1lite"
+
+# stage package -> the stage packages it may import, in pipeline order; "top" (``l1lite``, ``cli``, ``demo``) may
+# import any. Each entry is in use: an import the table does not allow fails, and so does an entry no import needs.
+LAYERS = {
+    "core": set(),
+    "inference": {"core"},
+    "train": {"core"},
+    "export": {"core", "train"},  # the adapter merge loads the base as training does
+    "eval": {"core", "inference"},
+    "serve": {"core", "inference"},
+    "bench": {"core", "train", "eval"},
+}
+TOP = "top"
 
 
 def _modules(root: Path) -> dict[str, Path]:
@@ -102,7 +118,59 @@ def test_the_graph_sees_local_relative_and_submodule_imports(tmp_path):
 def test_the_graph_reads_all_of_l1lite():
     graph = import_graph()
     assert len(graph) == len(_modules(PACKAGE)) and "l1lite.bench.dial" in graph
-    assert {"l1lite.backends", "l1lite.config", "l1lite.schedule"} <= graph["l1lite.train"]
+    assert {"l1lite.train.loaders", "l1lite.core.config", "l1lite.train.schedule"} <= graph["l1lite.train.run"]
+
+
+def stage(module: str) -> str:
+    """The stage package of an l1lite module (``l1lite.train.run`` -> ``train``), or ``top``."""
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 and (PACKAGE / parts[1]).is_dir() else TOP
+
+
+def stage_edges(graph: dict[str, set[str]]) -> dict[tuple[str, str], list[str]]:
+    """(importing stage, imported stage) -> the module imports behind it, for imports that cross stages."""
+    edges: dict[tuple[str, str], list[str]] = {}
+    for module, targets in graph.items():
+        for target in targets:
+            if stage(module) != stage(target):
+                edges.setdefault((stage(module), stage(target)), []).append(f"{module} -> {target}")
+    return edges
+
+
+def layer_problems(graph: dict[str, set[str]], layers: dict[str, set[str]]) -> list[str]:
+    """Imports ``layers`` forbids, and entries of ``layers`` no import uses."""
+    edges = stage_edges(graph)
+    wrong = [
+        f"{a} may not import {b}: {', '.join(sorted(why))}"
+        for (a, b), why in sorted(edges.items())
+        if a != TOP and b not in layers.get(a, set())
+    ]
+    unused = [
+        f"{a} -> {b} is in the table but nothing imports it"
+        for a, deps in layers.items()
+        for b in deps
+        if (a, b) not in edges
+    ]
+    return wrong + unused
+
+
+def test_every_stage_package_is_in_the_layer_table():
+    stages = {p.name for p in PACKAGE.iterdir() if (p / "__init__.py").is_file()} - {"assets", "configs"}
+    assert stages == set(LAYERS)
+
+
+def test_stages_import_only_what_the_layer_table_allows():
+    problems = layer_problems(import_graph(), LAYERS)
+    assert not problems, "\n".join(problems)
+
+
+def test_the_layer_check_catches_a_forbidden_import_and_an_unused_rule():
+    graph = {k: set(v) for k, v in import_graph().items()}
+    graph["l1lite.train.run"].add("l1lite.inference.hf")  # training reaching into inference
+    assert layer_problems(graph, LAYERS) == ["train may not import inference: l1lite.train.run -> l1lite.inference.hf"]
+    assert layer_problems(import_graph(), {**LAYERS, "serve": {"core", "inference", "eval"}}) == [
+        "serve -> eval is in the table but nothing imports it"
+    ]
 
 
 def test_cycle_finder_reports_a_cycle():

@@ -15,9 +15,9 @@ import sys
 import pytest
 
 from l1lite import cli
-from l1lite.config import ConfigError
+from l1lite.core.config import ConfigError
+from l1lite.core.r1 import EOS, THINK_CLOSE
 from l1lite.inference import CAP_MESSAGE_EXAMPLE, Budget, GenerationResult, Sampling, generate, load_backend
-from l1lite.r1 import EOS, THINK_CLOSE
 
 pytest.importorskip("llama_cpp")
 

@@ -1,9 +1,9 @@
 import pytest
 
-from l1lite.config import ConfigError, PromptConfig
-from l1lite.prompts import budget_sentence, messages, parse_budget, render, user_message
-from l1lite.r1 import ASSISTANT, BOS, THINK_OPEN, USER
-from l1lite.tiny import build_tokenizer
+from l1lite.core.config import ConfigError, PromptConfig
+from l1lite.core.prompts import budget_sentence, messages, parse_budget, render, user_message
+from l1lite.core.r1 import ASSISTANT, BOS, THINK_OPEN, USER
+from l1lite.core.tiny import build_tokenizer
 
 CFG = PromptConfig()
 

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from l1lite.config import ConfigError, RewardConfig
-from l1lite.grading import count_boxed, fast_verdict, verify_math
-from l1lite.rewards import (
+from l1lite.core.config import ConfigError, RewardConfig
+from l1lite.core.grading import count_boxed, fast_verdict, verify_math
+from l1lite.train.rewards import (
     build_reward_funcs,
     extract_boxed,
     is_correct,
@@ -166,7 +166,7 @@ def test_adversarial_inputs_are_bounded_off_main_thread():
 
 ORPHAN_SCRIPT = """
 import os, threading, time
-from l1lite.grading import _WORKER, verify_math
+from l1lite.core.grading import _WORKER, verify_math
 verify_math("1", "\\\\sqrt{1}")
 print(_WORKER._active.proc.pid, _WORKER._spare.proc.pid, flush=True)
 threading.Thread(target=verify_math, args=("1", "9^{9^{9^{9^{9}}}}", 600.0), daemon=True).start()
@@ -218,7 +218,7 @@ def _batch(completions, ids_lens, targets, modes):
 def test_build_reward_funcs_names_and_format_reward():
     names = [f.__name__ for f in build_reward_funcs(RewardConfig())]
     assert names == ["lcpo_exact"]
-    funcs = build_reward_funcs(RewardConfig(mode="dual", format_weight=0.2, custom=["l1lite.grading:count_boxed"]))
+    funcs = build_reward_funcs(RewardConfig(mode="dual", format_weight=0.2, custom=["l1lite.core.grading:count_boxed"]))
     assert [f.__name__ for f in funcs[:2]] == ["lcpo_dual", "format"] and funcs[2] is count_boxed
     two_boxes = "x</think>\\boxed{1} or \\boxed{2}"
     assert funcs[1](completions=[RIGHT, UNCLOSED, two_boxes, "x</think>none"]) == [0.2, 0.0, 0.0, 0.0]

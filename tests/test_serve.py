@@ -23,8 +23,8 @@ from pathlib import Path
 import openai
 import pytest
 
-from l1lite.r1 import EOS, THINK_CLOSE, split_thinking
-from l1lite.serve import _ThinkSplit
+from l1lite.core.r1 import EOS, THINK_CLOSE, split_thinking
+from l1lite.serve.app import _ThinkSplit
 
 pytest.importorskip("llama_cpp")
 

@@ -7,7 +7,7 @@ import json
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from l1lite.r1 import ASSISTANT, BOS, EOS, THINK_CLOSE, THINK_OPEN, USER
+from l1lite.core.r1 import ASSISTANT, BOS, EOS, THINK_CLOSE, THINK_OPEN, USER
 
 
 def test_loads_with_auto_classes(tiny_model_dir):

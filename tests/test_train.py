@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from l1lite import backends
-from l1lite.config import ConfigError, TrainConfig, load_config
-from l1lite.train import check_train_config, train
+from l1lite.core.config import ConfigError, TrainConfig, load_config
+from l1lite.train import loaders as backends
+from l1lite.train.run import check_train_config, train
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "configs" / "demo-cpu.yaml"

@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from l1lite.config import int_list
+from l1lite.core.config import int_list
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -2,13 +2,13 @@
 
 Pipeline, built only from l1lite's own stages:
 
-1. a tiny Qwen2 (``l1lite.tiny``) learns the toy task's R1 format (``l1lite.bench.toy``) by a supervised warm-up
+1. a tiny Qwen2 (``l1lite.core.tiny``) learns the toy task's R1 format (``l1lite.bench.toy``) by a supervised warm-up
    (``l1lite.bench.warmup``): each trace restates the budget, states a length plan drawn independently of it,
    and is as long as planned, so the model keeps a plan but its length does not follow the budget;
-2. two arms of GRPO (``l1lite.train``): LCPO-Exact, then the dual Exact/Max objective continuing from the
+2. two arms of GRPO (``l1lite.train.run``): LCPO-Exact, then the dual Exact/Max objective continuing from the
    Exact adapter; arm ``uniform`` draws targets uniformly (the paper), arm ``curriculum`` uses l1lite's
    adaptive schedule;
-3. ``l1lite.evaluate`` at budgets 4x apart, before RL (the warm-up model) and after each stage of each arm
+3. ``l1lite.eval.engine`` at budgets 4x apart, before RL (the warm-up model) and after each stage of each arm
    (``ARM-l1exact``: the Exact model, the paper's L1-Exact; ``ARM``: after the dual stage, its L1-Max), in
    exact mode (length error, dial spread) and max mode (share over budget).
 
@@ -29,8 +29,8 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from l1lite.config import ConfigError, EvalConfig, PromptConfig, TrainConfig, from_dict
-from l1lite.files import atomic_path
+from l1lite.core.config import ConfigError, EvalConfig, PromptConfig, TrainConfig, from_dict
+from l1lite.core.files import atomic_path
 
 SUMMARY = "summary.json"
 SEED_RESULT = "result.json"  # one finished seed; a rerun into the same --out keeps it
@@ -210,7 +210,7 @@ def eval_config(
 
 def measure(s: DialSettings, label: str, model: Path, adapter: Path | None, data: Path, out: Path, seed: int) -> dict:
     """Exact- and max-mode evals of one model; per-budget rows and the exact-mode dial spread."""
-    from l1lite.evaluate import evaluate
+    from l1lite.eval.engine import evaluate
 
     start = time.time()
     exact = evaluate(
@@ -252,7 +252,7 @@ def prepare(out: Path, s: DialSettings, seed: int) -> tuple[Path, Path, list[dic
 
     from l1lite.bench import toy
     from l1lite.bench.warmup import warmup
-    from l1lite.tiny import build_tiny_model
+    from l1lite.core.tiny import build_tiny_model
 
     base = build_tiny_model(
         out / "base",
@@ -282,7 +282,7 @@ def bench_seed(out: Path, s: DialSettings, seed: int, arms: tuple[str, ...] = AR
         seed: seed of the model, data, warm-up, training and evals.
         arms: the GRPO arms to train (``uniform``, ``curriculum``).
     """
-    from l1lite.train import train
+    from l1lite.train.run import train
 
     start = time.time()
     warm_dir, train_data, _ = prepare(out, s, seed)
@@ -367,7 +367,7 @@ def floor(out: Path, s: DialSettings) -> dict[str, float]:
     from transformers import AutoTokenizer
 
     from l1lite.bench import toy
-    from l1lite.r1 import count_tokens
+    from l1lite.core.r1 import count_tokens
 
     per_seed = []
     for seed in s.seeds:
@@ -493,8 +493,8 @@ def markdown(summary: dict[str, Any]) -> str:
 
 
 def write_plots(results: dict[str, Any], out: Path) -> None:
-    """Before/after plots of one seed (l1lite.report over its eval folders) in ``out/plots-{exact,max}``."""
-    from l1lite.report import load_run, write_report
+    """Before/after plots of one seed (l1lite.eval.report over its eval folders) in ``out/plots-{exact,max}``."""
+    from l1lite.eval.report import load_run, write_report
 
     for mode in ("exact", "max"):
         runs = [load_run(out / "eval" / f"{label}-{mode}") for label in results]

@@ -25,8 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from l1lite.bench.toy import write_jsonl
-from l1lite.config import ConfigError
-from l1lite.files import atomic_path
+from l1lite.core.config import ConfigError
+from l1lite.core.files import atomic_path
 
 SUMMARY = "summary.json"
 SEED_RESULT = "result.json"  # one finished seed; a rerun into the same --out keeps it

@@ -21,9 +21,9 @@ import random
 from collections.abc import Callable
 from pathlib import Path
 
-from l1lite.config import PromptConfig
-from l1lite.prompts import MODES, render
-from l1lite.r1 import THINK_CLOSE, count_tokens
+from l1lite.core.config import PromptConfig
+from l1lite.core.prompts import MODES, render
+from l1lite.core.r1 import THINK_CLOSE, count_tokens
 
 Step = tuple[int, str, int, int]  # (left, op, right, result)
 
@@ -169,7 +169,7 @@ def draw_problems(n: int, seed: int, exclude: set[str] | None = None, **kwargs) 
 
 
 def write_jsonl(rows: list[dict], path: str | Path) -> Path:
-    """Write ``rows`` as JSON lines (the format ``l1lite.data.load_problems`` reads)."""
+    """Write ``rows`` as JSON lines (the format ``l1lite.core.data.load_problems`` reads)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))

@@ -7,7 +7,7 @@ greedy continuations against the merged model); ``cli`` is ``l1lite export``. Ev
 atomically and never overwritten without ``force``.
 
 No job module imports this package or ``cli``; this file must not import ``cli`` (which imports it), and
-imports ``l1lite.train`` only inside the function that names a run's GGUFs.
+imports ``l1lite.train.run`` only inside the function that names a run's GGUFs.
 """
 
 from __future__ import annotations
@@ -17,14 +17,14 @@ import re
 from pathlib import Path
 from typing import Any
 
-from l1lite.config import ConfigError
+from l1lite.core.config import ConfigError
+from l1lite.core.files import atomic_path
+from l1lite.core.models import ADAPTER_DIR, local_dir
 from l1lite.export.gguf import export_gguf, llama_cpp_convert, load_hf_config
 from l1lite.export.merge import check_adapter, merge_adapter
 from l1lite.export.ollama import write_modelfile
 from l1lite.export.quantize import QUANT_TYPES, quantize_gguf
 from l1lite.export.verify import VerificationError, verify_gguf
-from l1lite.files import atomic_path
-from l1lite.models import local_dir
 
 __all__ = [
     "QUANT_TYPES",
@@ -41,8 +41,6 @@ __all__ = [
 
 def _default_name(base: str | Path, adapter: str | Path | None) -> str:
     """The adapter's (or base's) folder name; for ``RUN/adapter`` from ``l1lite train``, the run's name."""
-    from l1lite.train import ADAPTER_DIR
-
     ref = Path(str(adapter if adapter is not None else base).rstrip("/"))
     if adapter is not None and ref.name == ADAPTER_DIR and ref.parent.name:
         ref = ref.parent

@@ -18,8 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from l1lite.config import ConfigError
-from l1lite.files import atomic_path
+from l1lite.core.config import ConfigError
+from l1lite.core.files import atomic_path
 
 SUPPORTED_ARCHS = ("Qwen2ForCausalLM",)
 PRE_TOKENIZER = "deepseek-r1-qwen"  # llama.cpp's name for R1-Distill-Qwen's pre-tokenizer split

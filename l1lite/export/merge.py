@@ -2,10 +2,10 @@
 
 :func:`merge_adapter` runs every check a merge needs (merge target, adapter against base, 16-bit base)
 before it loads a weight, so a caller need not check first. The nf4 quantization comes from
-``l1lite.backends.nf4_config``, the one the ``bnb`` training backend uses.
+``l1lite.train.loaders.nf4_config``, the one the ``bnb`` training backend uses.
 
 Must not import the rest of ``l1lite.export`` except the safetensors reader in ``gguf``, nor
-``l1lite.train``; torch, transformers, peft and bitsandbytes are imported only when called.
+``l1lite.train.run``; torch, transformers, peft and bitsandbytes are imported only when called.
 """
 
 from __future__ import annotations
@@ -15,10 +15,10 @@ import re
 from pathlib import Path
 from typing import Any
 
-from l1lite.config import ConfigError
+from l1lite.core.config import ConfigError
+from l1lite.core.files import atomic_path
+from l1lite.core.models import PROVENANCE, check_available, fingerprint, local_dir
 from l1lite.export.gguf import safetensors_index
-from l1lite.files import atomic_path
-from l1lite.models import PROVENANCE, check_available, fingerprint, local_dir
 
 MERGE_TARGETS = ("base16", "dequantized")
 
@@ -36,7 +36,7 @@ def check_adapter(base: str | Path, adapter: str | Path) -> None:
     """Raise a one-line :class:`ConfigError` if ``adapter`` was not trained on ``base``.
 
     Checked: the base's name, each LoRA tensor's shape against the base weight, and (when the adapter records
-    one, see :data:`l1lite.models.PROVENANCE`) the fingerprint of the base weights it was trained on.
+    one, see :data:`l1lite.core.models.PROVENANCE`) the fingerprint of the base weights it was trained on.
     """
     adapter = Path(adapter)
     cfg_path = adapter / "adapter_config.json"
@@ -86,7 +86,7 @@ def _load_dequantized(base: str | Path) -> Any:
     import torch
     from transformers import AutoModelForCausalLM
 
-    from l1lite.backends import nf4_config
+    from l1lite.train.loaders import nf4_config
 
     q_model = AutoModelForCausalLM.from_pretrained(
         base, quantization_config=nf4_config(torch.bfloat16), device_map="cpu"

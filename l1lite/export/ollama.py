@@ -1,14 +1,14 @@
 """The Ollama Modelfile: R1 chat template in Go-template syntax, stop tokens and sampling defaults.
 
-The R1 tokens come from ``l1lite.r1``. Must not import the rest of ``l1lite.export``.
+The R1 tokens come from ``l1lite.core.r1``. Must not import the rest of ``l1lite.export``.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from l1lite.files import atomic_path
-from l1lite.r1 import ASSISTANT, EOS, THINK_CLOSE, THINK_OPEN, USER
+from l1lite.core.files import atomic_path
+from l1lite.core.r1 import ASSISTANT, EOS, THINK_CLOSE, THINK_OPEN, USER
 
 # R1 chat template in Ollama's Go-template syntax, one template line per item. Thinking on (default): the turn
 # opens "<think>\n" exactly as in training; `think: false` closes an empty thought. Earlier assistant turns keep

@@ -8,8 +8,8 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from l1lite.config import ConfigError
-from l1lite.files import atomic_path
+from l1lite.core.config import ConfigError
+from l1lite.core.files import atomic_path
 
 QUANT_TYPES = ("f16", "q8_0", "q4_k_m")
 

@@ -1,6 +1,6 @@
 """Verifying a GGUF against the Hugging Face model it came from: logits, top-1 agreement, greedy continuations.
 
-The model runs in transformers and the GGUF in llama.cpp, on budget prompts rendered by ``l1lite.prompts``
+The model runs in transformers and the GGUF in llama.cpp, on budget prompts rendered by ``l1lite.core.prompts``
 (the format training uses). Must not import the rest of ``l1lite.export``; torch, transformers and
 llama-cpp-python are imported only when called.
 """
@@ -12,8 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from l1lite import prompts
-from l1lite.config import PromptConfig
+from l1lite.core import prompts
+from l1lite.core.config import PromptConfig
 
 VERIFY_QUESTIONS = (
     "What is 17 * 23?",

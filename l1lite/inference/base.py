@@ -4,8 +4,8 @@ A backend either completes a raw prompt (``complete``), rendering the chat templ
 with its vocabulary, or declares ``chat_only`` and only answers chat messages (``chat``), with the
 server's template and no token counts. ``generate`` branches on that declaration.
 
-Imports l1lite.config, l1lite.r1 and the value types; l1lite.models (the GGUF check), llama_cpp and transformers
-only inside functions.
+Imports l1lite.core.config, l1lite.core.r1 and the value types; l1lite.core.models (the GGUF check), llama_cpp
+and transformers only inside functions.
 Must not import a concrete backend, the budget algorithm or the CLI.
 """
 
@@ -16,9 +16,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
-from l1lite.config import ConfigError
+from l1lite.core.config import ConfigError
+from l1lite.core.r1 import count_tokens, render
 from l1lite.inference.types import Completion, Sampling
-from l1lite.r1 import count_tokens, render
 
 Messages = list[dict[str, str]]
 OnText = Callable[[str], None] | None
@@ -134,7 +134,7 @@ def load_vocab(path: str) -> Vocab:
     if p.suffix == ".gguf":
         from llama_cpp import Llama
 
-        from l1lite.models import check_gguf
+        from l1lite.core.models import check_gguf
 
         check_gguf(p, "--tokenizer")
         return GGUFVocab(Llama(str(p), vocab_only=True, verbose=False), path)

@@ -22,12 +22,12 @@ from __future__ import annotations
 import logging
 from dataclasses import replace
 
-from l1lite import prompts
-from l1lite.config import ConfigError, PromptConfig
-from l1lite.grading import extract_boxed
+from l1lite.core import prompts
+from l1lite.core.config import ConfigError, PromptConfig
+from l1lite.core.grading import extract_boxed
+from l1lite.core.r1 import THINK_CLOSE, split_thinking
 from l1lite.inference.base import Backend, Messages, OnText
 from l1lite.inference.types import Budget, GenerationResult, Sampling
-from l1lite.r1 import THINK_CLOSE, split_thinking
 
 log = logging.getLogger(__name__)
 

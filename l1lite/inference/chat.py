@@ -9,8 +9,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from l1lite import prompts
-from l1lite.config import ConfigError, PromptConfig
+from l1lite.core import prompts
+from l1lite.core.config import ConfigError, PromptConfig
 from l1lite.inference.budget import generate
 from l1lite.inference.cli import (
     add_backend_arguments,

@@ -2,7 +2,7 @@
 
 The shared options (model / endpoint, budget, sampling) and what they turn into: a backend, a
 ``Budget``, a ``Sampling``; question files and the one-line summary. Imports the package's modules;
-only chat.py and l1lite.serve import this one (and no backend or budget module may).
+only chat.py and l1lite.serve.app import this one (and no backend or budget module may).
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ import json
 import sys
 from pathlib import Path
 
-from l1lite import prompts
-from l1lite.config import ConfigError
+from l1lite.core import prompts
+from l1lite.core.config import ConfigError
 from l1lite.inference.base import Backend
 from l1lite.inference.budget import check_room, generate
 from l1lite.inference.load import load_backend

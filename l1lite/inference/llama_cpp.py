@@ -10,7 +10,7 @@ import bisect
 import codecs
 import os
 
-from l1lite.config import ConfigError
+from l1lite.core.config import ConfigError
 from l1lite.inference.base import Backend, GGUFVocab, OnText, TextSink
 from l1lite.inference.types import Completion, Sampling
 

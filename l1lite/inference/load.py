@@ -8,12 +8,12 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from l1lite.config import ConfigError
+from l1lite.core.config import ConfigError
+from l1lite.core.models import BUILTIN_PREFIX, check_gguf, resolve_model
 from l1lite.inference.base import Backend, load_vocab
 from l1lite.inference.hf import TransformersBackend
 from l1lite.inference.llama_cpp import LlamaCppBackend
 from l1lite.inference.openai import OpenAIBackend, OpenAIChatBackend
-from l1lite.models import BUILTIN_PREFIX, check_gguf, resolve_model
 
 log = logging.getLogger(__name__)
 

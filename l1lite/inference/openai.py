@@ -5,7 +5,7 @@ counts tokens, so every enforcement works. ``OpenAIChatBackend`` (no tokenizer) 
 chat-only: ``/v1/chat/completions`` with the server's template, no enforcement, no token counts.
 A request is streamed only when ``on_text`` listens; an answer without a ``finish_reason`` is an error.
 
-Imports the backend interface, the value types and l1lite.r1. Must not import another backend, the
+Imports the backend interface, the value types and l1lite.core.r1. Must not import another backend, the
 budget algorithm or the CLI.
 """
 
@@ -16,10 +16,10 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 
-from l1lite.config import ConfigError
+from l1lite.core.config import ConfigError
+from l1lite.core.r1 import THINK_CLOSE
 from l1lite.inference.base import Backend, Messages, OnText, TextSink, Vocab
 from l1lite.inference.types import Completion, Sampling
-from l1lite.r1 import THINK_CLOSE
 
 
 class _Endpoint(Backend):

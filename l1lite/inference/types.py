@@ -1,7 +1,7 @@
 """The values of budgeted generation: what to generate (``Budget``, ``Sampling``) and what came out.
 
 Owns the checks on a budget's settings; they raise ``ConfigError`` naming the CLI flags. Imports only
-l1lite.config and l1lite.prompts: no backend, no CLI, nothing heavy.
+l1lite.core.config and l1lite.core.prompts: no backend, no CLI, nothing heavy.
 """
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from l1lite import prompts
-from l1lite.config import ConfigError
+from l1lite.core import prompts
+from l1lite.core.config import ConfigError
 
 ENFORCE = ("none", "cap", "forcing")
 WAIT_TEXT = "Wait"
@@ -25,7 +25,7 @@ class Budget:
 
     Args:
         budget: thinking budget N in tokens; None: no budget sentence in the prompt.
-        mode: ``"exact"`` ("Think for N") or ``"max"`` ("for maximum N"), one of ``l1lite.prompts.MODES``.
+        mode: ``"exact"`` ("Think for N") or ``"max"`` ("for maximum N"), one of ``l1lite.core.prompts.MODES``.
         enforce: ``"none"`` (the prompt only), ``"cap"`` (close the thinking at N) or ``"forcing"`` (s1: also
             replace an early end of thinking by ``wait_text``, then cap at N).
         min_tokens: forcing: minimum thinking tokens (None: the budget).

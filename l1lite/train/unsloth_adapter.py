@@ -1,7 +1,7 @@
 """The only place that imports Unsloth. Import it before TRL, and only when chosen.
 
 Owns Unsloth's availability check, its 4-bit + LoRA load and its inference mode for sampling; imports config and
-models, must not import TRL or training (``l1lite.backends`` is its only user).
+models, must not import TRL or training (``l1lite.train.loaders`` is its only user).
 """
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from l1lite.config import LoraConfig, ModelConfig
-from l1lite.models import resolve_model
+from l1lite.core.config import LoraConfig, ModelConfig
+from l1lite.core.models import resolve_model
 
 
 def availability() -> tuple[bool, str]:

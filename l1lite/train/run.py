@@ -4,9 +4,9 @@ Owns the training run: :func:`check_train_config` (the whole config, validated b
 is loaded, then whether the model and dataset can be had), the GRPOConfig it resolves, checkpoints and resume
 (a broken checkpoint is skipped or named), and the run's outputs (``adapter/`` with the base's fingerprint,
 ``summary.json``, ``log_history.json``, ``config.yaml``, written by the main process only when several run under
-accelerate or torchrun). The hindsight start (:mod:`l1lite.hindsight`) runs first when ``hindsight.problems`` is
+accelerate or torchrun). The hindsight start (:mod:`l1lite.train.hindsight`) runs first when ``hindsight.problems`` is
 set; ``trainer.max_steps: 0`` then stops after it. Each stage checks its own section (rewards,
-curriculum, data, backends, models). Imports Unsloth (through :mod:`l1lite.backends`) before TRL, and TRL,
+curriculum, data, backends, models). Imports Unsloth (through :mod:`l1lite.train.loaders`) before TRL, and TRL,
 transformers and the data only inside functions. Must not import export, inference, evaluation or the CLI.
 """
 
@@ -20,11 +20,9 @@ from typing import Any
 
 import yaml
 
-from l1lite import backends
-from l1lite.config import ConfigError, TrainConfig, check_type, load_config, to_dict
-from l1lite.curriculum import STATE_FILE, Curriculum, load_curriculum_state, validate
-from l1lite.hindsight import check_hindsight
-from l1lite.models import (
+from l1lite.core.config import ConfigError, TrainConfig, check_type, to_dict
+from l1lite.core.models import (
+    ADAPTER_DIR,
     BUILTIN_PREFIX,
     PROVENANCE,
     check_available,
@@ -34,10 +32,12 @@ from l1lite.models import (
     local_dir,
     resolve_model,
 )
-from l1lite.rewards import check_reward
+from l1lite.train import loaders as backends
+from l1lite.train.curriculum import STATE_FILE, Curriculum, load_curriculum_state, validate
+from l1lite.train.hindsight import check_hindsight
+from l1lite.train.rewards import check_reward
 
 log = logging.getLogger(__name__)
-ADAPTER_DIR = "adapter"
 TRAINER_STATE = "trainer_state.json"  # written by the HF Trainer in each checkpoint
 SUMMARY_FILE = "summary.json"
 
@@ -120,7 +120,7 @@ def check_train_config(cfg: TrainConfig) -> tuple[str, str, Any]:
     imports TRL) and the trainer keys are resolved by GRPOConfig (in the launched process: its world size
     counts), with whole prompts per optimizer step and usable vLLM settings.
     """
-    from l1lite.data import check_data
+    from l1lite.core.data import check_data
 
     check_model_name(cfg.model.name)
     backends.check_backend(cfg.model.backend)
@@ -132,7 +132,7 @@ def check_train_config(cfg: TrainConfig) -> tuple[str, str, Any]:
 
     import torch
 
-    from l1lite.schedule import prompts_per_step
+    from l1lite.train.schedule import prompts_per_step
 
     cuda = torch.cuda.is_available()
     args = grpo_args(cfg, cuda, bf16=cuda and torch.cuda.is_bf16_supported())
@@ -152,7 +152,7 @@ def check_sources(cfg: TrainConfig) -> None:
     Local paths must exist (a ``.gguf`` whole), hub ids must be in the local cache or on a reachable hub; nothing
     is downloaded or loaded.
     """
-    from l1lite.data import check_available as check_dataset
+    from l1lite.core.data import check_available as check_dataset
 
     name = cfg.model.name
     if name.endswith(".gguf"):
@@ -222,9 +222,9 @@ def train(cfg: TrainConfig, resume: bool | str = False, callbacks: list | None =
 
     from trl import GRPOTrainer
 
-    from l1lite.data import load_problems
-    from l1lite.rewards import build_reward_funcs
-    from l1lite.schedule import CurriculumCallback, prompts_per_step, schedule_dataset
+    from l1lite.core.data import load_problems
+    from l1lite.train.rewards import build_reward_funcs
+    from l1lite.train.schedule import CurriculumCallback, prompts_per_step, schedule_dataset
 
     log.info("backend: %s (%s)", backend, why)
     main = args.process_index == 0
@@ -288,13 +288,13 @@ def train(cfg: TrainConfig, resume: bool | str = False, callbacks: list | None =
 def hindsight_start(
     cfg: TrainConfig, backend: str, model: Any, tokenizer: Any, problems: Any, out: Path, args: Any, resumed: bool
 ) -> dict[str, Any] | None:
-    """Run the config's hindsight start on ``model`` (see :mod:`l1lite.hindsight`); its figures, or None without one.
+    """The config's hindsight start on ``model`` (:mod:`l1lite.train.hindsight`): its figures, or None without one.
 
     A resumed run's checkpoint already holds the supervised weights: the figures are read back, nothing reruns.
     """
     if not cfg.hindsight.problems:
         return None
-    from l1lite import hindsight
+    from l1lite.train import hindsight
 
     record = out / hindsight.FOLDER / SUMMARY_FILE
     if resumed:
@@ -306,7 +306,7 @@ def hindsight_start(
 
 
 def record_provenance(adapter_dir: Path, base: str) -> None:
-    """Write :data:`~l1lite.models.PROVENANCE` into ``adapter_dir``: the base's name and its weights' fingerprint.
+    """Write :data:`~l1lite.core.models.PROVENANCE` into ``adapter_dir``: the base's name and its weights' fingerprint.
 
     Export refuses a base of the same name and shapes whose fingerprint differs. A base with no local
     safetensors (e.g. loaded through Unsloth's own 4-bit copy) records the name only.
@@ -315,19 +315,3 @@ def record_provenance(adapter_dir: Path, base: str) -> None:
     has_weights = base_dir is not None and any(base_dir.glob("*.safetensors"))
     record = {"base_model": base, "fingerprint": fingerprint(base_dir) if has_weights else None}
     (adapter_dir / PROVENANCE).write_text(json.dumps(record, indent=2) + "\n")
-
-
-def add_arguments(parser) -> None:
-    """CLI: ``l1lite train --config FILE [--set k=v ...] [--resume [CHECKPOINT]]``."""
-    parser.add_argument("--config", help="training config: a YAML path or a shipped preset name (l1lite presets)")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
-    parser.add_argument("--resume", nargs="?", const=True, default=False, metavar="CHECKPOINT")
-
-
-def run(args) -> int:
-    """CLI entry point."""
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    cfg = load_config(TrainConfig, args.config, args.overrides)
-    summary = train(cfg, resume=args.resume)
-    print(json.dumps({k: summary[k] for k in ("backend", "global_step", "train_loss", "adapter")}, indent=2))
-    return 0

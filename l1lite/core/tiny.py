@@ -4,7 +4,7 @@ The folder it writes loads with ``AutoModelForCausalLM`` / ``AutoTokenizer`` and
 out like ``deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B``, so every stage can be exercised
 for real without the model hub. Owns the tiny shape and the tokenizer's training corpus (the shipped
 problems); imports only r1 (the format) and files (its command writes atomically), must not import any
-pipeline stage (``l1lite.models`` caches it).
+pipeline stage (``l1lite.core.models`` caches it).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import json
 from importlib import resources
 from pathlib import Path
 
-from l1lite.r1 import ADDED_TOKENS, BOS, CHAT_TEMPLATE, EOS, SPECIAL_TOKENS
+from l1lite.core.r1 import ADDED_TOKENS, BOS, CHAT_TEMPLATE, EOS, SPECIAL_TOKENS
 
 # Qwen2's pre-tokenizer split (the one llama.cpp calls "deepseek-r1-qwen").
 QWEN2_SPLIT = (
@@ -149,7 +149,7 @@ def add_arguments(parser) -> None:
 
 def run(args) -> int:
     """CLI entry point: the folder is written whole or not at all, and an existing one only with ``--force``."""
-    from l1lite.files import atomic_path
+    from l1lite.core.files import atomic_path
 
     with atomic_path(args.out, force=args.force) as tmp:
         build_tiny_model(tmp, seed=args.seed)

@@ -13,9 +13,9 @@ import statistics
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from l1lite.config import ConfigError, RewardConfig
-from l1lite.grading import check_grader, count_boxed, extract_boxed, is_correct, load_callable
-from l1lite.r1 import split_thinking
+from l1lite.core.config import ConfigError, RewardConfig
+from l1lite.core.grading import check_grader, count_boxed, extract_boxed, is_correct, load_callable
+from l1lite.core.r1 import split_thinking
 
 __all__ = [
     "REWARDS",

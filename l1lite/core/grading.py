@@ -27,8 +27,8 @@ from fractions import Fraction
 from functools import lru_cache
 from pathlib import Path
 
-from l1lite.config import ConfigError
-from l1lite.r1 import split_thinking
+from l1lite.core.config import ConfigError
+from l1lite.core.r1 import split_thinking
 
 GRADERS = ("math", "choice", "exact", "number")
 WORKER_START_TIMEOUT_S = 60.0
@@ -129,14 +129,14 @@ _SPAWNER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="l1lite-grading-
 
 
 class _WorkerProcess:
-    """One ``python -m l1lite.grading`` process answering a JSON line [gold, pred] with 1 or 0."""
+    """One ``python -m l1lite.core.grading`` process answering a JSON line [gold, pred] with 1 or 0."""
 
     def __init__(self) -> None:
         root = str(Path(__file__).resolve().parent.parent)
         env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")])))
         self.proc = _SPAWNER.submit(
             subprocess.Popen,
-            [sys.executable, "-u", "-m", "l1lite.grading"],
+            [sys.executable, "-u", "-m", "l1lite.core.grading"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,

@@ -1,10 +1,10 @@
 """Training-side plumbing of the curriculum: the scheduled prompt dataset, the trainer callback, prompts per step.
 
-Owns how a pure :class:`l1lite.curriculum.Curriculum` meets TRL: ``schedule_dataset`` builds the lazily
+Owns how a pure :class:`l1lite.train.curriculum.Curriculum` meets TRL: ``schedule_dataset`` builds the lazily
 transformed rows GRPOTrainer walks in order, ``CurriculumCallback`` feeds logs back and saves the state in
 each checkpoint, ``prompts_per_step`` reads a resolved GRPOConfig. Under several processes (accelerate, torchrun)
 every rank holds the same curriculum and fetches only its share of each step's slots; the callback keeps the
-ranks' curricula identical. Must not import the training runner (``l1lite.train``) or any CLI.
+ranks' curricula identical. Must not import the training runner (``l1lite.train.run``) or any CLI.
 """
 
 from __future__ import annotations
@@ -19,10 +19,10 @@ import datasets
 import numpy as np
 from transformers import TrainerCallback
 
-from l1lite.config import ConfigError, PromptConfig
-from l1lite.curriculum import STATE_FILE, Curriculum
-from l1lite.files import atomic_path
-from l1lite.prompts import messages
+from l1lite.core.config import ConfigError, PromptConfig
+from l1lite.core.files import atomic_path
+from l1lite.core.prompts import messages
+from l1lite.train.curriculum import STATE_FILE, Curriculum
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +41,7 @@ def schedule_dataset(
 
     Args:
         problems (`datasets.Dataset`):
-            Problems with string columns ``id``, ``question``, ``answer`` (:func:`l1lite.data.load_problems`).
+            Problems with string columns ``id``, ``question``, ``answer`` (:func:`l1lite.core.data.load_problems`).
         curriculum (`Curriculum`):
             Gives each slot its target and budget mode when the row is fetched.
         prompt_cfg (`PromptConfig`):

@@ -18,11 +18,11 @@ from typing import Any
 
 import datasets
 
-from l1lite import models
-from l1lite.config import ConfigError, CurriculumConfig, DataConfig, PromptConfig
-from l1lite.grading import extract_boxed
-from l1lite.prompts import MODES, budget_sentence, render
-from l1lite.r1 import count_tokens
+from l1lite.core import models
+from l1lite.core.config import ConfigError, CurriculumConfig, DataConfig, PromptConfig
+from l1lite.core.grading import extract_boxed
+from l1lite.core.prompts import MODES, budget_sentence, render
+from l1lite.core.r1 import count_tokens
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """Eval reports: report.md tables, PNG plots (matplotlib Agg) and plots.json, the data behind each plot.
 
 One run or several side by side (``l1lite eval compare``); a series is a strategy of a run. Reads eval
-folders through :mod:`l1lite.results`; must not import evaluate, inference or training.
+folders through :mod:`l1lite.eval.results`; must not import evaluate, inference or training.
 """
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from l1lite.files import atomic_path
-from l1lite.results import Run, load_run
+from l1lite.core.files import atomic_path
+from l1lite.eval.results import Run, load_run
 
 PLOTS = {
     "accuracy": "accuracy.png",

@@ -22,10 +22,10 @@ from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any
 
-from l1lite.config import ConfigError, HindsightConfig, PromptConfig, RewardConfig
-from l1lite.grading import is_correct
-from l1lite.inference.hf import generate_ids
-from l1lite.prompts import render
+from l1lite.core.config import ConfigError, HindsightConfig, PromptConfig, RewardConfig
+from l1lite.core.grading import is_correct
+from l1lite.core.hf import generate_ids
+from l1lite.core.prompts import render
 
 log = logging.getLogger(__name__)
 FOLDER = "hindsight"

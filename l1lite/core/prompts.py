@@ -3,7 +3,7 @@
 The user turn is the paper's ``{question} {instruction} {budget sentence}``, e.g.
 ``... Let's think step by step and output the final answer within \\boxed{}. Think for 512 tokens.``
 
-Owns the budget sentence: its wording (from :class:`l1lite.config.PromptConfig`), the budget modes and
+Owns the budget sentence: its wording (from :class:`l1lite.core.config.PromptConfig`), the budget modes and
 reading a budget back out of a prompt. Imports only config and r1; must not import a model library or a stage.
 """
 
@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import re
 
-from l1lite import r1
-from l1lite.config import ConfigError, PromptConfig
+from l1lite.core import r1
+from l1lite.core.config import ConfigError, PromptConfig
 
 MODES = ("exact", "max")
 

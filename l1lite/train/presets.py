@@ -1,13 +1,13 @@
 """``l1lite presets``: the shipped training presets, the names ``--config`` accepts, and their text.
 
-Prints what :mod:`l1lite.config` finds (it owns the presets and their lookup); imports nothing else.
+Prints what :mod:`l1lite.core.config` finds (it owns the presets and their lookup); imports nothing else.
 """
 
 from __future__ import annotations
 
 import argparse
 
-from l1lite.config import config_file, presets
+from l1lite.core.config import config_file, presets
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

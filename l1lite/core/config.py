@@ -207,7 +207,7 @@ class EvalConfig:
     )
     require_think_close: bool = True  # False: a model without </think> is graded on its whole text
     budgets: list[int] = field(default_factory=lambda: [512, 1024, 2048, 3600])
-    strategies: list[str] = field(default_factory=lambda: ["prompt", "forcing", "none"])  # see l1lite.evaluate
+    strategies: list[str] = field(default_factory=lambda: ["prompt", "forcing", "none"])  # see l1lite.eval.engine
     mode: str = "exact"  # exact | max: budget sentence wording (prompt) / forcing with or without a minimum
     samples: int = 1  # samples per problem (paper: 16)
     temperature: float = 0.6
@@ -364,3 +364,66 @@ def build_config(cls: type, data: dict[str, Any], source: str | Path | None, ove
 def load_config(cls: type, path: str | Path | None = None, overrides: list[str] | None = None) -> Any:
     """Load ``cls`` from an optional YAML file plus ``key=value`` overrides (see :func:`build_config`)."""
     return build_config(cls, load_yaml(path), path, overrides or [])
+
+
+# a command's flag -> (config key, help) or (config key, help, more argparse keywords)
+Flags = dict[str, tuple]
+
+
+def _field(cls: type, key: str) -> tuple[Any, Any]:
+    """The type hint and default of the dotted config ``key`` of dataclass ``cls``."""
+    *sections, last = key.split(".")
+    for name in sections:
+        cls = typing.get_type_hints(cls)[name]
+    default = next(f for f in dataclasses.fields(cls) if f.name == last)
+    value = default.default if default.default is not dataclasses.MISSING else default.default_factory()
+    return typing.get_type_hints(cls)[last], value
+
+
+def _text_list(text: str) -> list[str]:
+    return [x.strip() for x in text.split(",") if x.strip()]
+
+
+def add_config_arguments(parser: argparse.ArgumentParser, cls: type, flags: Flags) -> None:
+    """``--config``, ``--set`` and one flag per entry of ``flags``, typed and with defaults from ``cls``'s fields.
+
+    Args:
+        parser (`argparse.ArgumentParser`):
+            The command's parser.
+        cls (`type`):
+            The command's config dataclass: each flag's type and the default its help shows come from its field.
+        flags (`Flags`):
+            Flag name (``n_ctx`` is ``--n-ctx``) -> (dotted config key, help[, more ``add_argument`` keywords]).
+    """
+    parser.add_argument("--config", help=f"YAML file or preset with {cls.__name__} keys (flags override it)")
+    parser.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config key (repeatable)")
+    for flag, (key, help_text, *more) in flags.items():
+        hint, default = _field(cls, key)
+        hint = next((a for a in typing.get_args(hint) if a is not type(None)), hint)
+        kwargs: dict[str, Any] = {"type": {int: int, float: float, bool: None}.get(hint, str)}
+        if hint is bool:
+            kwargs = {"action": argparse.BooleanOptionalAction}
+        elif typing.get_origin(hint) is list:
+            kwargs["type"] = int_list if typing.get_args(hint) == (int,) else _text_list
+            default = ",".join(map(str, default))
+        shown = "" if default in (None, "") else f" (default {default})"
+        parser.add_argument(
+            f"--{flag.replace('_', '-')}", default=None, help=help_text + shown, **kwargs, **(more[0] if more else {})
+        )
+
+
+def config_from_args(cls: type, args: argparse.Namespace, flags: Flags) -> Any:
+    """``cls`` from ``--config``, then the flags given, then ``--set`` overrides (see :func:`add_config_arguments`)."""
+    data = load_yaml(args.config)
+    for flag, (key, *_) in flags.items():
+        value = getattr(args, flag)
+        if value is None:
+            continue
+        if isinstance(value, list) and _field(cls, key)[0] in (str, str | None):  # a repeated flag: comma-joined
+            value = ",".join(value)
+        node = data
+        *parents, last = key.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[last] = value
+    return build_config(cls, data, args.config, args.set or [])

@@ -1,7 +1,7 @@
 """``l1lite curriculum preview``: the targets a training config would schedule, per step range (and a plot).
 
-Reads a config through :mod:`l1lite.config`, resolves TRL's batch arithmetic through :mod:`l1lite.train`
-and draws from :mod:`l1lite.curriculum`; loads no model or data. Owns only the command and its plot; no
+Reads a config through :mod:`l1lite.core.config`, resolves TRL's batch arithmetic through :mod:`l1lite.train.run`
+and draws from :mod:`l1lite.train.curriculum`; loads no model or data. Owns only the command and its plot; no
 module imports it.
 """
 
@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import sys
 
-from l1lite.config import TrainConfig, load_config
-from l1lite.curriculum import Curriculum
-from l1lite.files import OutputExistsError, atomic_path
-from l1lite.schedule import prompts_per_step
-from l1lite.train import grpo_args
+from l1lite.core.config import TrainConfig, load_config
+from l1lite.core.files import OutputExistsError, atomic_path
+from l1lite.train.curriculum import Curriculum
+from l1lite.train.run import grpo_args
+from l1lite.train.schedule import prompts_per_step
 
 
 def add_arguments(parser) -> None:
