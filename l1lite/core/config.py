@@ -4,7 +4,7 @@ Owns the config dataclasses, their key and type checks (an unknown or misspelt k
 :class:`ConfigError` naming it, never silently ignored), :class:`ConfigError` itself, and where a
 ``--config`` value is read from: a YAML path, or the name of a preset shipped in the package
 ``l1lite.configs`` (the repository's ``configs/`` folder). Checks of what a value means (reward modes,
-graders, schedulers, backends) belong to the stage that uses it. Imports no other l1lite module.
+graders, schedulers, model loaders) belong to the stage that uses it. Imports no other l1lite module.
 """
 
 from __future__ import annotations

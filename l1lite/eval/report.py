@@ -1,7 +1,7 @@
 """Eval reports: report.md tables, PNG plots (matplotlib Agg) and plots.json, the data behind each plot.
 
 One run or several side by side (``l1lite eval compare``); a series is a strategy of a run. Reads eval
-folders through :mod:`l1lite.eval.results`; must not import evaluate, inference or training.
+folders through :mod:`l1lite.eval.results`; must not import :mod:`l1lite.eval.engine`, inference or training.
 """
 
 from __future__ import annotations

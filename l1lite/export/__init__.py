@@ -6,8 +6,8 @@ writer, llama.cpp converter fallback), ``quantize``, ``ollama`` (Modelfile) and 
 greedy continuations against the merged model); ``cli`` is ``l1lite export``. Every output is written
 atomically and never overwritten without ``force``.
 
-No job module imports this package or ``cli``; this file must not import ``cli`` (which imports it), and
-imports ``l1lite.train.run`` only inside the function that names a run's GGUFs.
+No job module imports this package or ``cli``; this file must not import ``cli`` (which imports it), nor
+training (a run's adapter folder name comes from ``l1lite.core.models``).
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 :func:`merge_adapter` runs every check a merge needs (merge target, adapter against base, 16-bit base)
 before it loads a weight, so a caller need not check first. The nf4 quantization comes from
-``l1lite.train.loaders.nf4_config``, the one the ``bnb`` training backend uses.
+``l1lite.train.loaders.nf4_config``, the one the ``bnb`` training loader uses.
 
 Must not import the rest of ``l1lite.export`` except the safetensors reader in ``gguf``, nor
 ``l1lite.train.run``; torch, transformers, peft and bitsandbytes are imported only when called.

@@ -15,7 +15,7 @@ What each module owns:
 - ``cli``: ``l1lite generate`` and the options it shares with ``chat`` (``l1lite chat``).
 
 Dependencies point one way: types <- base <- backends <- load <- cli <- chat, and base <- budget <- cli;
-budget never imports a concrete backend, and nothing but ``chat`` and ``l1lite.serve.app`` import ``cli``.
+budget never imports a concrete backend, and nothing but ``chat`` and ``l1lite.serve`` import ``cli``.
 """
 
 from l1lite.inference.base import Backend

@@ -7,7 +7,7 @@ fine-tuned on these pairs with TRL's SFTTrainer on the very tokens sampled (not 
 which can differ in length), loss on the answer only. A pretrained model has never read a
 budget sentence, and GRPO's length reward alone does not teach it to (``benchmarks/results/real/recipes.md``);
 each pair here shows one number and a length that matches it. Writes ``hindsight/pairs.jsonl`` into the run's
-output folder. Imports torch, datasets and TRL only inside functions; must not import training, export,
+output folder. Imports torch, datasets and TRL only inside functions; must not import the training run, export,
 inference or evaluation.
 """
 
@@ -134,7 +134,7 @@ def run(
         reward: grading settings, for the ``correct`` column (and ``cfg.correct_only``).
         out: the run's output folder.
         grpo_args (`trl.GRPOConfig`): the run's resolved trainer arguments: device, precision, seed, reporting.
-        generating: the context the sampling runs in (the backend's inference mode; Unsloth needs one).
+        generating: the context the sampling runs in (the loader's inference mode; Unsloth needs one).
 
     Returns:
         What the summary records: pair counts, length quantiles, accuracy of the kept answers, the SFT loss (and

@@ -1,8 +1,9 @@
-"""Model backends for training: ``unsloth`` (CUDA), ``bnb`` (4-bit nf4 + PEFT), ``plain`` (full precision + PEFT).
+"""Training model loaders: ``unsloth`` (CUDA), ``bnb`` (4-bit nf4 + PEFT), ``plain`` (full precision + PEFT).
 
 ``choose`` picks one automatically with a reason; ``load`` returns ``(peft_model, tokenizer)``.
-Owns the backend names and their check and the nf4 quantization (export's dequantized merge reuses it).
-Unsloth is imported only through :mod:`l1lite.train.unsloth_adapter`; must not import TRL, data, training or export.
+Owns the loader names (the values of ``model.backend``) and their check and the nf4 quantization (export's
+dequantized merge reuses it). Unsloth is imported only through :mod:`l1lite.train.unsloth_adapter`; must not
+import TRL, data, the training run or export.
 """
 
 from __future__ import annotations
@@ -26,13 +27,13 @@ def cuda_available() -> bool:
 
 
 def check_backend(requested: str) -> None:
-    """Raise :class:`ConfigError` unless ``requested`` is a backend name; imports nothing."""
+    """Raise :class:`ConfigError` unless ``requested`` is a loader name; imports nothing."""
     if requested not in BACKENDS:
         raise ConfigError(f"unknown model.backend '{requested}' (choose from {', '.join(BACKENDS)})")
 
 
 def choose(requested: str = "auto") -> tuple[str, str]:
-    """Resolve ``requested`` to a backend name and the reason for it (imports Unsloth when it is a candidate)."""
+    """Resolve ``requested`` to a loader name and the reason for it (imports Unsloth when it is a candidate)."""
     check_backend(requested)
     from l1lite.train import unsloth_adapter
 
@@ -68,7 +69,7 @@ def _peft(model: Any, model_cfg: ModelConfig, lora: LoraConfig) -> Any:
 
 
 def nf4_config(compute_dtype: Any) -> Any:
-    """The 4-bit quantization the ``bnb`` backend trains against (export's ``dequantized`` merge reuses it)."""
+    """The 4-bit quantization the ``bnb`` loader trains against (export's ``dequantized`` merge reuses it)."""
     from transformers import BitsAndBytesConfig
 
     return BitsAndBytesConfig(
@@ -90,7 +91,7 @@ def disable_cpu_bf16_repack(model: Any) -> int:
 
 
 def load(backend: str, model_cfg: ModelConfig, lora: LoraConfig) -> tuple[Any, Any]:
-    """Load the base model with LoRA adapters for ``backend`` (as resolved by :func:`choose`)."""
+    """Load the base model with LoRA adapters through loader ``backend`` (as resolved by :func:`choose`)."""
     if backend == "unsloth":
         from l1lite.train import unsloth_adapter
 
@@ -123,7 +124,7 @@ def load(backend: str, model_cfg: ModelConfig, lora: LoraConfig) -> tuple[Any, A
 
 
 def generating(backend: str, model: Any) -> AbstractContextManager:
-    """The context in which ``model`` (loaded by :func:`load` for ``backend``) may call ``generate`` directly."""
+    """The context in which ``model`` (loaded by :func:`load` with loader ``backend``) may call ``generate`` itself."""
     if backend == "unsloth":
         from l1lite.train import unsloth_adapter
 

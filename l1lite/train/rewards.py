@@ -4,7 +4,7 @@ Exact: r = 1[correct] - alpha * |target - n|.  Max: r = 1[correct] * clip(alpha 
 ``n`` is the number of generated tokens (``completion_ids``), thinking and answer together.
 
 Owns the reward callables, the reward section's check (:func:`check_reward`) and the ``lcpo/*`` metrics.
-Imports config, grading and r1; must not import TRL, the curriculum or training.
+Imports config, grading and r1; must not import TRL, the curriculum or the training run.
 """
 
 from __future__ import annotations

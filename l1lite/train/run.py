@@ -6,7 +6,7 @@ is loaded, then whether the model and dataset can be had), the GRPOConfig it res
 ``summary.json``, ``log_history.json``, ``config.yaml``, written by the main process only when several run under
 accelerate or torchrun). The hindsight start (:mod:`l1lite.train.hindsight`) runs first when ``hindsight.problems`` is
 set; ``trainer.max_steps: 0`` then stops after it. Each stage checks its own section (rewards,
-curriculum, data, backends, models). Imports Unsloth (through :mod:`l1lite.train.loaders`) before TRL, and TRL,
+curriculum, data, loaders, models). Imports Unsloth (through :mod:`l1lite.train.loaders`) before TRL, and TRL,
 transformers and the data only inside functions. Must not import export, inference, evaluation or the CLI.
 """
 
@@ -113,10 +113,10 @@ def check_vllm(args: Any, cuda: bool) -> None:
 
 
 def check_train_config(cfg: TrainConfig) -> tuple[str, str, Any]:
-    """Validate the whole config before any model or data is loaded; returns ``(backend, reason, GRPOConfig)``.
+    """Validate the whole config before any model or data is loaded; returns ``(loader, reason, GRPOConfig)``.
 
-    Cheap checks first: model name, backend name, reward (mode, grader, custom rewards), curriculum and the
-    data section. Then the backend is chosen (importing Unsloth when it is a candidate, before anything
+    Cheap checks first: model name, loader name, reward (mode, grader, custom rewards), curriculum and the
+    data section. Then the loader is chosen (importing Unsloth when it is a candidate, before anything
     imports TRL) and the trainer keys are resolved by GRPOConfig (in the launched process: its world size
     counts), with whole prompts per optimizer step and usable vLLM settings.
     """

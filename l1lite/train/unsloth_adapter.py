@@ -1,7 +1,7 @@
 """The only place that imports Unsloth. Import it before TRL, and only when chosen.
 
 Owns Unsloth's availability check, its 4-bit + LoRA load and its inference mode for sampling; imports config and
-models, must not import TRL or training (``l1lite.train.loaders`` is its only user).
+models, must not import TRL or the training run (``l1lite.train.loaders`` is its only user).
 """
 
 from __future__ import annotations
