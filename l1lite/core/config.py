@@ -399,7 +399,8 @@ def add_config_arguments(parser: argparse.ArgumentParser, cls: type, flags: Flag
     parser.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config key (repeatable)")
     for flag, (key, help_text, *more) in flags.items():
         hint, default = _field(cls, key)
-        hint = next((a for a in typing.get_args(hint) if a is not type(None)), hint)
+        if typing.get_origin(hint) in (typing.Union, types.UnionType):  # X | None: the flag is an X
+            hint = next(a for a in typing.get_args(hint) if a is not type(None))
         kwargs: dict[str, Any] = {"type": {int: int, float: float, bool: None}.get(hint, str)}
         if hint is bool:
             kwargs = {"action": argparse.BooleanOptionalAction}
