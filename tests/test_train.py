@@ -213,3 +213,19 @@ def test_demo_preset_trains_as_given_from_an_empty_directory(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert (work / "runs" / "demo-cpu" / "adapter" / "adapter_model.safetensors").is_file()
     assert (tmp_path / "cache" / "tiny" / "config.json").is_file()
+
+
+@pytest.mark.parametrize(
+    ("capability", "dtype"),
+    [
+        (None, "float32"),
+        ((7, 5), "float16"),
+        ((7, 0), "float16"),
+        ((8, 0), "bfloat16"),
+        ((8, 9), "bfloat16"),
+        ((9, 0), "bfloat16"),
+    ],
+)
+def test_training_precision_follows_the_compute_capability_not_is_bf16_supported(capability, dtype):
+    # a T4 (7.5) reports is_bf16_supported() True but emulates it at float32 speed: it trains in float16
+    assert backends.precision_for(capability) == dtype

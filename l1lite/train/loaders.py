@@ -26,6 +26,25 @@ def cuda_available() -> bool:
     return torch.cuda.is_available()
 
 
+def precision_for(capability: tuple[int, int] | None) -> str:
+    """The training dtype for a GPU of compute ``capability`` (None: no GPU).
+
+    bfloat16 where the GPU computes in it natively (capability 8.0 and up: A100, L4, A10G, RTX 30xx/40xx, H100),
+    float16 below (T4, V100: ``torch.cuda.is_bf16_supported()`` is True there too, emulated at float32 speed),
+    float32 on the CPU.
+    """
+    if capability is None:
+        return "float32"
+    return "bfloat16" if capability >= (8, 0) else "float16"
+
+
+def train_dtype() -> str:
+    """:func:`precision_for` this machine's current GPU."""
+    import torch
+
+    return precision_for(torch.cuda.get_device_capability() if torch.cuda.is_available() else None)
+
+
 def check_backend(requested: str) -> None:
     """Raise :class:`ConfigError` unless ``requested`` is a loader name; imports nothing."""
     if requested not in BACKENDS:
@@ -106,7 +125,7 @@ def load(backend: str, model_cfg: ModelConfig, lora: LoraConfig) -> tuple[Any, A
     if backend == "bnb":
         from peft import prepare_model_for_kbit_training
 
-        compute = torch.bfloat16 if cuda and torch.cuda.is_bf16_supported() else torch.float32
+        compute = getattr(torch, train_dtype())
         model = AutoModelForCausalLM.from_pretrained(
             name,
             quantization_config=nf4_config(compute),
@@ -116,8 +135,7 @@ def load(backend: str, model_cfg: ModelConfig, lora: LoraConfig) -> tuple[Any, A
         disable_cpu_bf16_repack(model)
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=model_cfg.gradient_checkpointing)
     else:
-        dtype = torch.bfloat16 if cuda and torch.cuda.is_bf16_supported() else torch.float32
-        model = AutoModelForCausalLM.from_pretrained(name, dtype=dtype)
+        model = AutoModelForCausalLM.from_pretrained(name, dtype=getattr(torch, train_dtype()))
         if cuda:
             model = model.to("cuda")
     return _peft(model, model_cfg, lora), tokenizer

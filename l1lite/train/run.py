@@ -135,7 +135,7 @@ def check_train_config(cfg: TrainConfig) -> tuple[str, str, Any]:
     from l1lite.train.schedule import prompts_per_step
 
     cuda = torch.cuda.is_available()
-    args = grpo_args(cfg, cuda, bf16=cuda and torch.cuda.is_bf16_supported())
+    args = grpo_args(cfg, cuda, bf16=backends.train_dtype() == "bfloat16")
     if args.max_steps == 0 and not cfg.hindsight.problems:
         raise ConfigError("trainer.max_steps is 0 and hindsight.problems is 0: nothing to train")
     if cfg.hindsight.problems and args.world_size > 1:
