@@ -342,3 +342,11 @@ def test_resume_after_interruption_gives_the_same_summary(tiny_gguf, tmp_path, e
     strip = [{k: v for k, v in r.items() if k != "seconds"} for r in read_results(whole / RESULTS)]
     assert [{k: v for k, v in r.items() if k != "seconds"} for r in read_results(cut / RESULTS)] == strip
     assert len({r["text"] for r in strip}) > len(strip) // 2  # sampled texts differ between keys
+
+
+def test_a_runs_saved_config_reproduces_it(tmp_path):
+    cfg = config_from_args(parse(["--model", "m.gguf", "--budgets", "16,64", "--samples", "3", "--out", str(tmp_path)]))
+    _prepare_out(cfg, force=False)
+    again = config_from_args(parse(["--config", str(tmp_path / "config.json")]))
+    assert again == cfg
+    assert config_from_args(parse(["--config", str(tmp_path / "config.json"), "--samples", "1"])).samples == 1
