@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from l1lite.bench import toy
-from l1lite.bench.dial import ARMS, BEFORE, L1_EXACT, QUICK, goal, markdown, run_bench
+from l1lite.bench.dial import ARMS, BEFORE, L1_EXACT, QUICK, DialSettings, goal, markdown, run_bench
 from l1lite.core.config import ConfigError
 
 
@@ -55,21 +55,29 @@ def test_the_default_budgets_can_be_met_in_the_toy_format(tiny_model_dir):
 
     from transformers import AutoTokenizer
 
-    from l1lite.bench.dial import SETTINGS
     from l1lite.core.r1 import count_tokens
 
-    s = SETTINGS()
+    s = DialSettings()
     count = partial(count_tokens, AutoTokenizer.from_pretrained(tiny_model_dir))
     kw = {"cap": s.cap, "min_ops": s.min_ops, "max_ops": s.max_ops}
     train = {p["problem"] for p in toy.draw_problems(s.train_problems, 0, **kw)}
     problems = toy.draw_problems(s.eval_problems, 1000, exclude=train, **kw)  # held out as the benchmark does
-    assert toy.planner_floor(problems, 24, count, s.max_checks) > 0.05  # two-operation traces are >= 25 tokens
-    assert all(toy.planner_floor(problems, b, count, s.max_checks) < 0.05 for b in s.budgets)  # the goal
+    assert toy.planner_floor(problems, 24, count, s.max_checks) > s.error_goal  # two-operation traces: >= 25 tokens
+    assert all(toy.planner_floor(problems, b, count, s.max_checks) < s.error_goal for b in s.budgets)
 
 
 def test_the_report_scores_the_length_goal_apart_from_the_accuracy():
-    summary = json.loads((Path(__file__).parents[1] / "benchmarks/results/dial/summary.json").read_text())
-    assert goal(summary["mean"]) == summary["goal"]  # the committed goal is what the committed means give
+    from dataclasses import replace
+
+    committed = Path(__file__).parents[1] / "benchmarks/results/dial"
+    summary = json.loads((committed / "summary.json").read_text())
+    s = DialSettings(**summary["settings"])
+    assert goal(summary["mean"], s) == summary["goal"]  # the committed goal is what the committed means give
+    assert markdown(summary) == (committed / "report.md").read_text()  # and the committed report what it gives
+    assert all(  # the goals are the settings'
+        g["rel_error_ok"] and g["spread_ok"]
+        for g in goal(summary["mean"], replace(s, error_goal=1, spread_goal=1)).values()
+    )
     section = markdown(summary).split("## Goal")[1].split("##")[0]
     rows = {line.split(" | ")[0].strip("| "): line.split(" | ")[-2:] for line in section.splitlines() if "|" in line}
     for arm, g in summary["goal"].items():
@@ -83,6 +91,16 @@ def test_bad_budgets_are_refused(tmp_path):
 
     with pytest.raises(ConfigError, match="4x"):
         run_bench(tmp_path, replace(QUICK, budgets=[32, 64]))
+    with pytest.raises(ConfigError, match="target range"):
+        run_bench(tmp_path, replace(QUICK, budgets=[16, 128]))
+
+
+def test_the_command_refuses_a_summary_of_the_same_seeds(tmp_path, capsys):
+    from l1lite.cli import main
+
+    (tmp_path / "summary.json").write_text(json.dumps({"settings": {"seeds": QUICK.seeds}}))
+    assert main(["bench", "dial", "--quick", "--out", str(tmp_path)]) == 2
+    assert "exists for seeds [0]" in capsys.readouterr().err
 
 
 @pytest.mark.slow

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
-from l1lite.bench.real import QUICK, arithmetic_problems, run_bench
+from l1lite.bench.real import QUICK, RealSettings, aggregate, arithmetic_problems, markdown, run_bench
 from l1lite.core.config import ConfigError
 
 
@@ -21,11 +22,59 @@ def test_arithmetic_problems_are_distinct_checkable_and_held_out():
         assert int(r["answer"]) == (int(a) + int(b) if op == "+" else int(a) - int(b)) >= 0
 
 
+def test_the_committed_summary_gives_its_means_goal_and_report():
+    committed = Path(__file__).parents[1] / "benchmarks/results/real"
+    summary = json.loads((committed / "summary.json").read_text())
+    assert aggregate(summary["seeds"], RealSettings(**summary["settings"])) == summary["mean"]
+    assert markdown(summary) == (committed / "report.md").read_text()
+
+
 def test_budgets_must_span_4x(tmp_path):
     from dataclasses import replace
 
     with pytest.raises(ConfigError, match="4x"):
         run_bench(tmp_path, replace(QUICK, budgets=[32, 64]))
+
+
+def test_each_finished_part_is_kept_and_the_summary_written(tmp_path, monkeypatch):
+    """The harness around stand-in ``l1lite`` commands: base eval once, seeds kept, summary and report."""
+    from l1lite.bench import real
+
+    calls = []
+
+    def fake_l1lite(args: list[str], log: Path) -> float:
+        calls.append(args[0])
+        flags = dict(a.removeprefix("--").split("=", 1) for a in args[1:] if "=" in a)
+        if args[0] == "train":
+            train_dir = Path(next(a for a in args if "output_dir=" in a).split("output_dir=")[1])
+            train_dir.mkdir(parents=True)
+            (train_dir / "summary.json").write_text(json.dumps({"global_step": 1}))
+            return 1.0
+        budgets = [int(b) for b in flags["budgets"].split(",")]
+        tokens = {b: (b if "adapter" in flags else 40) for b in budgets}  # the stand-in training moves the dial
+        row = {"strategy": "prompt", "accuracy": 0.5, "rel_error": 0.1, "over_budget": 0.2}
+        rows = [{**row, "budget": b, "mean_tokens": tokens[b]} for b in budgets]
+        spread = tokens[budgets[-1]] / tokens[budgets[0]]
+        Path(flags["out"]).mkdir(parents=True)
+        (Path(flags["out"]) / "summary.json").write_text(
+            json.dumps({"rows": rows, "dial_spread": {"prompt": {"total": spread}}})
+        )
+        return 1.0
+
+    monkeypatch.setattr(real, "_l1lite", fake_l1lite)
+    s = RealSettings(seeds=[0, 1], train_problems=20, eval_problems=4)
+    with pytest.raises(ConfigError, match="skip-base"):
+        run_bench(tmp_path, s, skip_base=True)
+    assert calls == ["train", "eval", "eval", "train", "eval", "eval"]
+    summary = run_bench(tmp_path, s)  # the seeds are kept; only the base eval runs
+    assert calls[6:] == ["eval", "eval"]
+    seed = summary["seeds"]["1"]
+    assert seed["base"]["dial_spread"] == 1.0 and seed["trained"]["dial_spread"] == 4.0 and seed["train_seconds"] == 1.0
+    assert summary["mean"]["goal"]["spread"] == 4.0 and summary["mean"]["goal"]["spread_ok"]
+    assert json.loads((tmp_path / "summary.json").read_text())["settings"]["spread_goal"] == s.spread_goal
+    assert markdown(summary) == (tmp_path / "report.md").read_text()
+    with pytest.raises(ConfigError, match="exists for seeds"):
+        run_bench(tmp_path, s)
 
 
 @pytest.mark.slow

@@ -5,7 +5,9 @@
 - ``real`` (:mod:`l1lite.bench.real`): a pretrained model l1lite did not build, through ``l1lite train`` with a
   shipped preset and ``l1lite eval``, before and after.
 
-Owns the ``l1lite bench`` command. It may import any stage; nothing in the pipeline imports this package.
+Both run the before/after harness of :mod:`l1lite.bench.harness`; each module's ``BENCH`` describes it to the command.
+
+Owns the ``l1lite bench`` command. Imports core, train and eval; nothing in the pipeline imports this package.
 """
 
 from __future__ import annotations
@@ -30,16 +32,15 @@ def run(args: argparse.Namespace) -> int:
     """CLI entry point."""
     from dataclasses import replace
 
+    from l1lite.bench import dial, real
+    from l1lite.bench.harness import REPORT
+
+    bench = {"dial": dial.BENCH, "real": real.BENCH}[args.name]
     out = Path(args.out or f"runs/bench-{args.name}")
-    if args.name == "dial":
-        from l1lite.bench import dial as bench
-    else:
-        from l1lite.bench import real as bench
-    settings = bench.QUICK if args.quick else bench.SETTINGS()
+    settings = bench.quick if args.quick else bench.settings()
     if args.seeds:
         settings = replace(settings, seeds=args.seeds)
-    extra = {"skip_base": True} if args.skip_base else {}
-    summary = bench.run_bench(out, settings, args.force, **extra)
+    summary = bench.run(out, settings, args.force, **({"skip_base": True} if args.skip_base else {}))
     print(bench.table(summary))
-    print(f"report: {out / bench.REPORT}")
+    print(f"report: {out / REPORT}")
     return 0

@@ -15,8 +15,8 @@ Pipeline, built only from l1lite's own stages:
 What RL has to learn is to plan by the budget. The toy's budgets are tens of tokens, not thousands, so
 both LCPO alphas are scaled up (see ``DialSettings``).
 
-Owns the benchmark's settings, phases, goal and outputs (summary.json, report.md, the plot); the pipeline
-must not import it.
+Owns the benchmark's settings, phases and report; the before/after harness is :mod:`l1lite.bench.harness`.
+The pipeline must not import it.
 """
 
 from __future__ import annotations
@@ -24,17 +24,15 @@ from __future__ import annotations
 import json
 import statistics
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import Any
 
+from l1lite.bench import harness
+from l1lite.bench.harness import FIGURES
 from l1lite.core.config import ConfigError, EvalConfig, PromptConfig, TrainConfig, from_dict
-from l1lite.core.files import atomic_path
 
-SUMMARY = "summary.json"
-SEED_RESULT = "result.json"  # one finished seed; a rerun into the same --out keeps it
-REPORT = "report.md"
 ARMS = ("uniform", "curriculum")
 BEFORE = "warmup"  # label of the before-RL row (the warm-up model)
 L1_EXACT = "-l1exact"  # label suffix of an arm's model after the Exact stage (the paper's L1-Exact)
@@ -44,9 +42,10 @@ L1_EXACT = "-l1exact"  # label suffix of an arm's model after the Exact stage (t
 class DialSettings:
     """Every knob of the benchmark; the defaults are the full run, :data:`QUICK` the test-suite one."""
 
-    # where a perfect planner misses by < 5% (toy.planner_floor: 0.4% / 3.7% / 0.0%); at 24 / 48 / 96 it
-    # missed by 7.8% / 4.0% / 1.0%, so the 5% goal could not be reached at 24 (the shortest trace is 25 tokens)
+    # where a perfect planner misses by less than error_goal (toy.planner_floor: 0.4% / 3.7% / 0.0%)
     budgets: list[int] = field(default_factory=lambda: [26, 52, 104])
+    spread_goal: float = 3.6  # the toy's goal: 90% of the ideal 4x
+    error_goal: float = 0.05  # mean relative length error at every budget
     # tiny model
     hidden_size: int = 128
     num_layers: int = 4
@@ -63,7 +62,7 @@ class DialSettings:
     warmup_lr: float = 3e-3
     warmup_batch: int = 32
     # GRPO (LoRA on the warm-up model)
-    exact_steps: int = 100  # run D: at 60 (run C) the long budget was still being learned on one seed of three
+    exact_steps: int = 100  # enough for the uniform arm to meet the long budget on every seed (recipes.md)
     dual_steps: int = 25
     num_generations: int = 8
     prompts_per_step: int = 16
@@ -85,7 +84,6 @@ class DialSettings:
     seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
 
 
-SETTINGS = DialSettings
 QUICK = DialSettings(  # ~2.5 min on 2 cores: one-operation problems, shorter traces, fewer steps, one seed
     budgets=[16, 64],
     seeds=[0],
@@ -106,20 +104,11 @@ QUICK = DialSettings(  # ~2.5 min on 2 cores: one-operation problems, shorter tr
 
 
 def _curriculum(s: DialSettings, arm: str, max_ratio: float, seed: int) -> dict[str, Any]:
-    lo, hi = s.target_range
+    common = {"lo": s.target_range[0], "hi": s.target_range[1], "max_ratio": max_ratio, "seed": seed}
     if arm == "uniform":
-        return {"scheduler": "uniform", "lo": lo, "hi": hi, "max_ratio": max_ratio, "seed": seed}
-    return {
-        "scheduler": "adaptive",
-        "lo": lo,
-        "hi": hi,
-        "natural": s.natural,
-        "threshold": s.threshold,
-        "widen": s.widen,
-        "window": s.window,
-        "max_ratio": max_ratio,
-        "seed": seed,
-    }
+        return {"scheduler": "uniform", **common}
+    adaptive = {"natural": s.natural, "threshold": s.threshold, "widen": s.widen, "window": s.window}
+    return {"scheduler": "adaptive", **common, **adaptive}
 
 
 def train_config(s: DialSettings, model: Path, data: Path, out: Path, arm: str, stage: str, seed: int) -> TrainConfig:
@@ -209,38 +198,26 @@ def eval_config(
 
 
 def measure(s: DialSettings, label: str, model: Path, adapter: Path | None, data: Path, out: Path, seed: int) -> dict:
-    """Exact- and max-mode evals of one model; per-budget rows and the exact-mode dial spread."""
+    """Exact- and max-mode evals of one model (:func:`l1lite.bench.harness.measure`), rows listed with their budget.
+
+    Args:
+        s: the benchmark settings.
+        label: names the eval folders (``out/eval/LABEL-{exact,max}``).
+        model: the model folder.
+        adapter: its LoRA adapter (None: the model alone).
+        data: the held-out problems (JSONL).
+        out: the seed's folder.
+        seed: the evals' sampling seed.
+    """
     from l1lite.eval.engine import evaluate
 
-    start = time.time()
-    exact = evaluate(
-        eval_config(s, model, adapter, data, out / "eval" / f"{label}-exact", "exact", seed), progress=False
-    )
-    maxed = evaluate(eval_config(s, model, adapter, data, out / "eval" / f"{label}-max", "max", seed), progress=False)
-    over = {r["budget"]: r["over_budget"] for r in maxed["rows"]}
-    rows = [
-        {
-            "budget": r["budget"],
-            "accuracy": r["accuracy"],
-            "mean_tokens": r["mean_tokens"],
-            "rel_error": r["rel_error"],
-            "over_budget_max": over[r["budget"]],
-            "accuracy_max": next(m["accuracy"] for m in maxed["rows"] if m["budget"] == r["budget"]),
-            "mean_tokens_max": next(m["mean_tokens"] for m in maxed["rows"] if m["budget"] == r["budget"]),
-        }
-        for r in exact["rows"]
-    ]
-    spread = exact["dial_spread"].get("prompt", {}).get("total")
-    return {"rows": rows, "dial_spread": spread, "eval_seconds": round(time.time() - start, 1)}
+    def run(mode: str) -> dict[str, Any]:
+        return evaluate(
+            eval_config(s, model, adapter, data, out / "eval" / f"{label}-{mode}", mode, seed), progress=False
+        )
 
-
-def check_settings(s: DialSettings) -> None:
-    """Budgets must span 4x inside the RL target range."""
-    lo, hi = min(s.budgets), max(s.budgets)
-    if hi < 4 * lo or not s.target_range[0] <= lo <= hi <= s.target_range[1]:
-        raise ConfigError(f"budgets {s.budgets} must span 4x inside the RL target range {s.target_range}")
-    if not s.seeds:
-        raise ConfigError("the dial benchmark needs at least one seed")
+    m = harness.measure(run)
+    return {**m, "rows": [{"budget": b, **r} for b, r in m["rows"].items()]}
 
 
 def prepare(out: Path, s: DialSettings, seed: int) -> tuple[Path, Path, list[dict[str, str]]]:
@@ -312,11 +289,7 @@ def bench_seed(out: Path, s: DialSettings, seed: int, arms: tuple[str, ...] = AR
 
 
 def run_bench(out: str | Path, s: DialSettings | None = None, force: bool = False) -> dict[str, Any]:
-    """Every seed of the benchmark into ``out/seed-N``, then the means over seeds; returns (and writes) the summary.
-
-    A finished seed is kept (``seed-N/result.json``) and reused by a later run into the same ``out``: runs of
-    single seeds (``--seeds 0``, ``--seeds 1``, ...) can go in parallel, and a run of all seeds then only
-    writes the summary. A summary of the same seeds is refused without ``force``.
+    """Every seed into ``out/seed-N`` (:func:`~l1lite.bench.harness.run_seeds`), then the means; returns the summary.
 
     Args:
         out: the output folder.
@@ -324,41 +297,19 @@ def run_bench(out: str | Path, s: DialSettings | None = None, force: bool = Fals
         force: start over, removing ``out``.
     """
     s = s or DialSettings()
-    out = Path(out)
-    check_settings(s)
-    if (out / SUMMARY).exists() and not force:
-        if json.loads((out / SUMMARY).read_text())["settings"]["seeds"] == s.seeds:
-            raise ConfigError(f"{out / SUMMARY} exists for seeds {s.seeds}; use another --out or --force")
-    if force and out.exists():
-        import shutil
-
-        shutil.rmtree(out)
+    if not s.target_range[0] <= min(s.budgets) <= max(s.budgets) <= s.target_range[1]:
+        raise ConfigError(f"budgets {s.budgets} must lie inside the RL target range {s.target_range}")
+    out = harness.open_out(out, s, force)
     start = time.time()
-    seeds = {}
-    for seed in s.seeds:
-        done = out / f"seed-{seed}" / SEED_RESULT
-        if done.is_file():
-            seeds[str(seed)] = json.loads(done.read_text())
-            continue
+
+    def one_seed(folder: Path, seed: int) -> dict[str, Any]:
         t = time.time()
-        seeds[str(seed)] = {"results": bench_seed(out / f"seed-{seed}", s, seed), "seconds": round(time.time() - t, 1)}
-        with atomic_path(done, force=True) as tmp:
-            tmp.write_text(json.dumps(seeds[str(seed)], indent=1) + "\n")
+        return {"results": bench_seed(folder, s, seed), "seconds": round(time.time() - t, 1)}
+
+    seeds = harness.run_seeds(out, s, one_seed)
     labels = list(seeds[str(s.seeds[0])]["results"])
     mean = {label: aggregate([v["results"][label] for v in seeds.values()]) for label in labels}
-    summary = {
-        "settings": asdict(s),
-        "total_seconds": round(time.time() - start, 1),
-        "seeds": seeds,
-        "mean": mean,
-        "goal": goal(mean),
-        "floor": floor(out, s),
-    }
-    with atomic_path(out / SUMMARY, force=True) as tmp:
-        tmp.write_text(json.dumps(summary, indent=1) + "\n")
-    with atomic_path(out / REPORT, force=True) as tmp:
-        tmp.write_text(markdown(summary))
-    return summary
+    return harness.finish(out, s, start, seeds, markdown, mean=mean, goal=goal(mean, s), floor=floor(out, s))
 
 
 def floor(out: Path, s: DialSettings) -> dict[str, float]:
@@ -378,48 +329,24 @@ def floor(out: Path, s: DialSettings) -> dict[str, float]:
     return {str(b): statistics.fmean(f[str(b)] for f in per_seed) for b in s.budgets}
 
 
-FIGURES = ("accuracy", "mean_tokens", "rel_error", "over_budget_max")
-
-
 def aggregate(runs: list[dict[str, Any]]) -> dict[str, Any]:
-    """Mean over seeds of each per-budget figure and of the spread, with the range (max - min) of each."""
-    rows = []
-    for i, first in enumerate(runs[0]["rows"]):
-        row: dict[str, Any] = {"budget": first["budget"]}
-        for f in FIGURES:
-            values = [r["rows"][i][f] for r in runs]
-            row[f], row[f"{f}_range"] = statistics.fmean(values), max(values) - min(values)
-        rows.append(row)
-    spreads = [r["dial_spread"] or 0.0 for r in runs]
+    """One model's means over seeds (``runs``: a :func:`measure` per seed): each figure and the spread with its
+    range, each seed's spread, the training time."""
+    rows = [
+        {"budget": row["budget"], **harness.figure_means([r["rows"][i] for r in runs])}
+        for i, row in enumerate(runs[0]["rows"])
+    ]
     return {
         "rows": rows,
-        "dial_spread": statistics.fmean(spreads),
-        "dial_spread_range": max(spreads) - min(spreads),
-        "spreads": spreads,
+        **harness.spread_means(runs),
+        "spreads": [r["dial_spread"] or 0.0 for r in runs],
         "train_seconds": statistics.fmean(r["train_seconds"] for r in runs),
     }
 
 
-def goal(mean: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """Per arm, on the means over seeds: rel. error <= 5% at every budget, spread >= 3.6, accuracy >= warm-up's."""
-
-    def mean_acc(label: str) -> float:
-        return statistics.fmean(r["accuracy"] for r in mean[label]["rows"])
-
-    out = {}
-    for arm in (label for label in mean if label != BEFORE):
-        worst = max(r["rel_error"] for r in mean[arm]["rows"])
-        spread = mean[arm]["dial_spread"]
-        out[arm] = {
-            "max_rel_error": worst,
-            "rel_error_ok": worst <= 0.05,
-            "dial_spread": spread,
-            "spread_ok": spread >= 3.6,
-            "accuracy": mean_acc(arm),
-            "warmup_accuracy": mean_acc(BEFORE),
-            "accuracy_ok": mean_acc(arm) >= mean_acc(BEFORE),
-        }
-    return out
+def goal(mean: dict[str, Any], s: DialSettings) -> dict[str, dict[str, Any]]:
+    """Per trained model, the goal of ``s`` on its means over seeds (``mean``: each model's :func:`aggregate`)."""
+    return {arm: harness.goal(mean[arm], mean[BEFORE], s, BEFORE) for arm in mean if arm != BEFORE}
 
 
 def table(summary: dict[str, Any]) -> str:
@@ -439,27 +366,27 @@ def table(summary: dict[str, Any]) -> str:
 
 
 def markdown(summary: dict[str, Any]) -> str:
-    """report.md of a finished benchmark."""
-    s = summary["settings"]
+    """report.md of a finished benchmark (its goal: the settings' defaults where a summary predates them)."""
+    s = DialSettings(**summary["settings"])
     lines = [
         "# l1lite bench dial",
         "",
-        f"Tiny Qwen2 (hidden {s['hidden_size']}, {s['num_layers']} layers) on the toy arithmetic task "
-        f"(`l1lite.bench.toy`): format warm-up ({s['warmup_steps']} SFT steps; each trace restates the budget "
+        f"Tiny Qwen2 (hidden {s.hidden_size}, {s.num_layers} layers) on the toy arithmetic task "
+        f"(`l1lite.bench.toy`): format warm-up ({s.warmup_steps} SFT steps; each trace restates the budget "
         "and keeps a length plan drawn independently of it), "
-        f"then GRPO with LCPO-Exact ({s['exact_steps']} steps) and the dual Exact/Max objective "
-        f"({s['dual_steps']} steps), {s['num_generations']} generations x {s['prompts_per_step']} prompts per step, "
-        f"RL targets in {s['target_range']}. Arm `uniform`: targets uniform over that range (the paper); "
-        f"arm `curriculum`: l1lite's adaptive schedule starting around {s['natural']} tokens. "
+        f"then GRPO with LCPO-Exact ({s.exact_steps} steps) and the dual Exact/Max objective "
+        f"({s.dual_steps} steps), {s.num_generations} generations x {s.prompts_per_step} prompts per step, "
+        f"RL targets in {s.target_range}. Arm `uniform`: targets uniform over that range (the paper); "
+        f"arm `curriculum`: l1lite's adaptive schedule starting around {s.natural} tokens. "
         f"`ARM{L1_EXACT}` is the arm's model after the Exact stage (the paper's L1-Exact), `ARM` after the dual "
         "stage (its L1-Max).",
         "",
-        f"LCPO alphas scaled to the toy's budgets of tens of tokens: alpha_exact {s['alpha_exact']} (paper 0.0003), "
-        f"alpha_max {s['alpha_max']} (paper 0.001), delta 0.5. Evaluation per seed: {s['eval_problems']} held-out "
-        f"problems x {s['samples']} sample(s), T={s['eval_temperature']}, top-p {s['eval_top_p']}; budget sentence "
+        f"LCPO alphas scaled to the toy's budgets of tens of tokens: alpha_exact {s.alpha_exact} (paper 0.0003), "
+        f"alpha_max {s.alpha_max} (paper 0.001), delta 0.5. Evaluation per seed: {s.eval_problems} held-out "
+        f"problems x {s.samples} sample(s), T={s.eval_temperature}, top-p {s.eval_top_p}; budget sentence "
         "in the prompt, nothing enforced; *over budget* is measured with the max-mode sentence.",
         "",
-        f"Seeds {s['seeds']}, every planned step run; the seeds took "
+        f"Seeds {s.seeds}, every planned step run; the seeds took "
         + ", ".join(f"seed {k}: {v['seconds']:.0f} s" for k, v in summary["seeds"].items())
         + f" (sum {sum(v['seconds'] for v in summary['seeds'].values()):.0f} s; this invocation "
         f"{summary['total_seconds']:.0f} s, seeds finished by earlier runs not counted).",
@@ -474,7 +401,8 @@ def markdown(summary: dict[str, Any]) -> str:
         + ", ".join(f"{float(v):.1%} at {b}" for b, v in summary["floor"].items())
         + " (check lines move the length in steps of 4-5 tokens; `l1lite.bench.toy.planner_floor`).",
         "",
-        "## Goal (<= 5% mean relative length error at every budget, spread >= 3.6, accuracy >= warm-up)",
+        f"## Goal (<= {s.error_goal:.0%} mean relative length error at every budget, spread >= {s.spread_goal}, "
+        "accuracy >= warm-up)",
         "",
         "| arm | worst rel. error | spread | accuracy (warm-up) | length goal (error and spread) | accuracy goal |",
         "|---|---|---|---|---|---|",
@@ -499,3 +427,6 @@ def write_plots(results: dict[str, Any], out: Path) -> None:
     for mode in ("exact", "max"):
         runs = [load_run(out / "eval" / f"{label}-{mode}") for label in results]
         write_report(runs, out / f"plots-{mode}", force=True)
+
+
+BENCH = harness.Benchmark(DialSettings, QUICK, run_bench, table)

@@ -32,17 +32,13 @@ def make_problem(rng: random.Random, min_ops: int = 1, max_ops: int = 3, cap: in
     """A random chain of ``min_ops..max_ops`` operations on digits 1..9 whose running value stays in 0..cap.
 
     Args:
-        rng (`random.Random`):
-            The source of randomness.
-        min_ops (`int`, *optional*, defaults to `1`):
-            Fewest operations.
-        max_ops (`int`, *optional*, defaults to `3`):
-            Most operations.
-        cap (`int`, *optional*, defaults to `30`):
-            Largest running value (and first operand at most ``min(9, cap)``).
+        rng: the source of randomness.
+        min_ops: fewest operations.
+        max_ops: most operations.
+        cap: largest running value (and first operand at most ``min(9, cap)``).
 
     Returns:
-        `dict`: ``{"problem": "Compute 7+5-3.", "answer": "9"}``.
+        ``{"problem": "Compute 7+5-3.", "answer": "9"}``.
     """
     value = rng.randint(1, min(9, cap))
     text = str(value)
@@ -75,10 +71,6 @@ def parse_steps(problem: str) -> list[Step]:
     return steps
 
 
-def _line(a: int, op: str, b: int, c: int) -> str:
-    return f"{a}{op}{b}={c}\n"
-
-
 def check_lines(steps: list[Step], n: int) -> list[str]:
     """``n`` check lines counting down ``n:`` .. ``1:``, each restating the result, so the line before
     ``</think>`` always holds the answer and a long trace is no harder to answer from than a short one."""
@@ -95,18 +87,14 @@ def trace(problem: str, checks: int, budget: int | None = None, plan: int | None
     reasoning lines, ``checks`` check lines, ``</think>``, boxed answer.
 
     Args:
-        problem (`str`):
-            A ``Compute a+b-c.`` problem.
-        checks (`int`):
-            Check lines before ``</think>``.
-        budget (`int` or `None`, *optional*, defaults to `None`):
-            The prompt's budget, restated in the opening line.
-        plan (`int` or `None`, *optional*, defaults to `None`):
-            The trace's planned length, stated in the opening line.
+        problem: a ``Compute a+b-c.`` problem.
+        checks: check lines before ``</think>``.
+        budget: the prompt's budget, restated in the opening line.
+        plan: the trace's planned length, stated in the opening line.
     """
     steps = parse_steps(problem)
     lines = [opening(budget, plan)] if budget is not None and plan is not None else []
-    lines += [_line(*s) for s in steps] + check_lines(steps, checks)
+    lines += [f"{a}{op}{b}={c}\n" for a, op, b, c in steps] + check_lines(steps, checks)
     return "".join(lines) + f"{THINK_CLOSE}\n\n\\boxed{{{steps[-1][3]}}}"
 
 
@@ -114,16 +102,11 @@ def planned_trace(problem: str, budget: int, plan: int, count: Callable[[str], i
     """The trace with 0..max_checks checks whose length in tokens (``count``) is nearest ``plan``.
 
     Args:
-        problem (`str`):
-            A ``Compute a+b-c.`` problem.
-        budget (`int`):
-            The prompt's budget, restated in the opening line.
-        plan (`int`):
-            The wanted length in tokens.
-        count (`Callable[[str], int]`):
-            Tokens in a text (the model's tokenizer).
-        max_checks (`int`):
-            Most check lines.
+        problem: a ``Compute a+b-c.`` problem.
+        budget: the prompt's budget, restated in the opening line.
+        plan: the wanted length in tokens.
+        count: tokens in a text (the model's tokenizer).
+        max_checks: most check lines.
     """
     lo, hi = 0, max_checks  # length grows with checks: bisect for the first trace reaching the plan
     while lo < hi:
@@ -140,14 +123,10 @@ def planner_floor(problems: list[dict], budget: int, count: Callable[[str], int]
     a model that always plans by the budget misses it by this much; a goal below it cannot be reached.
 
     Args:
-        problems (`list[dict]`):
-            Toy problems (rows with ``problem``).
-        budget (`int`):
-            The budget, also the plan.
-        count (`Callable[[str], int]`):
-            Tokens in a text (the model's tokenizer).
-        max_checks (`int`):
-            Most check lines.
+        problems: toy problems (rows with ``problem``).
+        budget: the budget, also the plan.
+        count: tokens in a text (the model's tokenizer).
+        max_checks: most check lines.
     """
     errors = [abs(count(planned_trace(p["problem"], budget, budget, count, max_checks)) - budget) for p in problems]
     return sum(errors) / len(errors) / budget
@@ -191,20 +170,13 @@ def warmup_rows(
     drawn independently from the same range: before RL the length does not depend on the budget.
 
     Args:
-        problems (`list[dict]`):
-            Toy problems (rows with ``problem``).
-        n (`int`):
-            Rows to make.
-        tokenizer:
-            The model's HF tokenizer (renders the chat prompt and counts the trace's tokens).
-        prompt_cfg (`PromptConfig`):
-            Budget prompt wording.
-        budgets (`tuple[int, int]`):
-            Inclusive range of budgets and plans.
-        max_checks (`int`):
-            Most check lines in a trace.
-        seed (`int`):
-            Seed of the draws.
+        problems: toy problems (rows with ``problem``).
+        n: rows to make.
+        tokenizer: the model's HF tokenizer (renders the chat prompt and counts the trace's tokens).
+        prompt_cfg: budget prompt wording.
+        budgets: inclusive range of budgets and plans.
+        max_checks: most check lines in a trace.
+        seed: seed of the draws.
     """
     rng = random.Random(seed)
 

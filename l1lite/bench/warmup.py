@@ -7,9 +7,7 @@ Imports no l1lite module (TRL and transformers only inside :func:`warmup`).
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
-from typing import Any
 
 
 def warmup(
@@ -20,30 +18,17 @@ def warmup(
     learning_rate: float = 3e-3,
     batch_size: int = 32,
     seed: int = 0,
-    callbacks: list | None = None,
-) -> dict[str, Any]:
-    """Fine-tune ``model_dir`` on prompt/completion ``rows`` for ``steps`` steps; save to ``out_dir``.
+) -> None:
+    """Fine-tune ``model_dir`` on prompt/completion ``rows`` for ``steps`` steps; save it to ``out_dir``.
 
     Args:
-        model_dir (`str` or `Path`):
-            The HF model folder to fine-tune (the whole model).
-        rows (`list[dict[str, str]]`):
-            ``{"prompt": rendered chat prompt, "completion": trace}`` rows.
-        out_dir (`str` or `Path`):
-            Where the fine-tuned model and tokenizer are saved.
-        steps (`int`):
-            Optimizer steps.
-        learning_rate (`float`, *optional*, defaults to `3e-3`):
-            Peak learning rate (cosine schedule).
-        batch_size (`int`, *optional*, defaults to `32`):
-            Rows per step.
-        seed (`int`, *optional*, defaults to `0`):
-            Trainer seed.
-        callbacks (`list` or `None`, *optional*, defaults to `None`):
-            Extra TrainerCallbacks (the benchmark's deadline).
-
-    Returns:
-        `dict[str, Any]`: ``steps``, ``train_loss``, ``final_loss`` and ``wall_seconds``.
+        model_dir: the HF model folder to fine-tune (the whole model).
+        rows: ``{"prompt": rendered chat prompt, "completion": trace}`` rows.
+        out_dir: where the fine-tuned model and tokenizer are saved.
+        steps: optimizer steps.
+        learning_rate: peak learning rate (cosine schedule).
+        batch_size: rows per step.
+        seed: trainer seed.
     """
     import datasets
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -72,20 +57,8 @@ def warmup(
         disable_tqdm=True,
     )
     trainer = SFTTrainer(
-        model=model,
-        args=args,
-        train_dataset=datasets.Dataset.from_list(rows),
-        processing_class=tokenizer,
-        callbacks=callbacks,
+        model=model, args=args, train_dataset=datasets.Dataset.from_list(rows), processing_class=tokenizer
     )
-    start = time.time()
-    result = trainer.train()
+    trainer.train()
     trainer.save_model(str(out_dir))
     tokenizer.save_pretrained(str(out_dir))
-    losses = [e["loss"] for e in trainer.state.log_history if "loss" in e]
-    return {
-        "steps": trainer.state.global_step,
-        "train_loss": result.training_loss,
-        "final_loss": losses[-1] if losses else None,
-        "wall_seconds": round(time.time() - start, 2),
-    }
