@@ -30,6 +30,10 @@ def _train(tmp_path, *sets: str, env: dict | None = None) -> subprocess.Complete
         ("hindsight.lr_scheduler_type=cosine_warm", "hindsight.lr_scheduler_type must be constant | linear | cosine"),
         ("hindsight.problems=0", "trainer.max_steps is 0 and hindsight.problems is 0: nothing to train"),
         ("hindsight.epochs=two", "config key 'hindsight.epochs' must be int"),
+        (
+            "hindsight.micro_batch_size=3",
+            "hindsight.micro_batch_size must be 0 or a divisor of hindsight.batch_size (8)",
+        ),
     ],
 )
 def test_bad_hindsight_settings_exit_2_with_one_line_before_loading(tmp_path, setting, culprit):
@@ -55,6 +59,7 @@ def test_hindsight_start_relabels_own_answers_and_trains_the_lora(tmp_path):
         "hindsight.epochs=1",
         "hindsight.max_tokens=64",
         "hindsight.batch_size=4",
+        "hindsight.micro_batch_size=2",  # 2 pairs per forward pass, 2 accumulated: still 4 per optimizer step
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     run = tmp_path / "run"
@@ -62,7 +67,7 @@ def test_hindsight_start_relabels_own_answers_and_trains_the_lora(tmp_path):
     summary = json.loads((run / "summary.json").read_text())
     h = summary["hindsight"]
     assert summary["global_step"] == 0 and h["sampled"] == 6 * 3 and h["pairs"] == len(pairs) > 0
-    assert h["sft_steps"] == -(-len(pairs) // 4)  # one epoch of batches of 4
+    assert h["sft_steps"] == -(-len(pairs) // 4)  # one epoch of optimizer steps of 4 pairs
     assert len(h["sft_loss_per_epoch"]) == 1 and h["sft_loss_per_epoch"][0] > 0
 
     tok = AutoTokenizer.from_pretrained(resolve_model("l1lite:smollm2-135m"))

@@ -163,6 +163,7 @@ class HindsightConfig:
     learning_rate: float = 1.0e-3
     lr_scheduler_type: str = "constant"  # constant | linear | cosine (decay to 0 over the epochs)
     batch_size: int = 8  # pairs per SFT optimizer step
+    micro_batch_size: int = 0  # pairs per forward pass (0: batch_size), the rest accumulated: long pairs on a GPU
     generation_batch_size: int = 16  # prompts per batched generate call while sampling
 
 

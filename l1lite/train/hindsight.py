@@ -44,6 +44,7 @@ def check_hindsight(cfg: HindsightConfig) -> None:
         "epochs": cfg.epochs > 0,
         "learning_rate": cfg.learning_rate > 0,
         "batch_size": cfg.batch_size > 0,
+        "micro_batch_size": cfg.micro_batch_size >= 0 and cfg.batch_size % (cfg.micro_batch_size or 1) == 0,
         "generation_batch_size": cfg.generation_batch_size > 0,
         "lr_scheduler_type": cfg.lr_scheduler_type in LR_SCHEDULERS,
     }
@@ -52,6 +53,7 @@ def check_hindsight(cfg: HindsightConfig) -> None:
             value = getattr(cfg, key)
             need = {
                 "problems": ">= 0 (0: no hindsight start)",
+                "micro_batch_size": f"0 or a divisor of hindsight.batch_size ({cfg.batch_size})",
                 "styles": "a non-empty list of suffixes ('' for none)",
                 "min_tokens": f"between 1 and hindsight.max_tokens ({cfg.max_tokens})",
                 "lr_scheduler_type": " | ".join(LR_SCHEDULERS),
@@ -162,12 +164,14 @@ def run(
     sample_seconds = time.time() - start
     log.info("hindsight: kept %d of %d answers, lengths %s, %.0f s", len(pairs), sampled, quantiles, sample_seconds)
 
+    micro = cfg.micro_batch_size or cfg.batch_size
     args = SFTConfig(
         output_dir=str(folder),
         num_train_epochs=cfg.epochs,
         learning_rate=cfg.learning_rate,
         lr_scheduler_type=cfg.lr_scheduler_type,
-        per_device_train_batch_size=cfg.batch_size,
+        per_device_train_batch_size=micro,
+        gradient_accumulation_steps=cfg.batch_size // micro,
         max_grad_norm=0.0,
         save_strategy="no",
         logging_steps=grpo_args.logging_steps,
