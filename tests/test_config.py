@@ -11,7 +11,16 @@ import pytest
 from l1lite.core.config import ConfigError, TrainConfig, config_file, load_config, presets
 
 ROOT = Path(__file__).resolve().parents[1]
-SHIPPED = ["demo-cpu", "dial-smollm2", "l1-exact", "l1-exact-vllm", "l1-exact-vllm-server", "l1-max", "toy-dial"]
+SHIPPED = [
+    "demo-cpu",
+    "dial-smollm2",
+    "l1-exact",
+    "l1-exact-t4",
+    "l1-exact-vllm",
+    "l1-exact-vllm-server",
+    "l1-max",
+    "toy-dial",
+]
 LISTED = ", ".join(SHIPPED)
 
 
@@ -27,7 +36,7 @@ def test_presets_load_by_name_and_path(name):
 
 def test_presets_are_listed_with_their_first_comment_line():
     assert list(presets()) == SHIPPED == sorted(p.stem for p in (ROOT / "configs").glob("*.yaml"))
-    assert presets()["l1-exact"].startswith("L1-Exact: LCPO-Exact from DeepSeek-R1-Distill-Qwen-1.5B")
+    assert presets()["l1-exact"].startswith("L1-Exact: a hindsight start, then LCPO-Exact GRPO, on DeepSeek-R1")
     proc = subprocess.run([sys.executable, "-m", "l1lite.cli", "presets"], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     assert [line.split()[0] for line in proc.stdout.splitlines()] == SHIPPED
