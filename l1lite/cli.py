@@ -22,6 +22,7 @@ COMMANDS = {
     "demo": ("l1lite.demo", "run the whole pipeline on the tiny model (CPU, offline)"),
     "presets": ("l1lite.train.presets", "list the shipped training presets (names for --config) or print one"),
     "train": ("l1lite.train.cli", "GRPO training with LCPO rewards and a target-length curriculum"),
+    "plan": ("l1lite.train.plan", "peak memory and time of a training run on a GPU, and the nearest settings that fit"),
     "curriculum": ("l1lite.train.preview", "preview a target-length schedule"),
     "export": ("l1lite.export.cli", "merge a LoRA adapter and export GGUF + Ollama Modelfile"),
     "generate": ("l1lite.inference.cli", "generate with a thinking budget"),

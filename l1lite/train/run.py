@@ -35,6 +35,7 @@ from l1lite.core.models import (
 from l1lite.train import loaders as backends
 from l1lite.train.curriculum import STATE_FILE, Curriculum, load_curriculum_state, validate
 from l1lite.train.hindsight import check_hindsight
+from l1lite.train.plan import check_plan
 from l1lite.train.rewards import check_reward
 
 log = logging.getLogger(__name__)
@@ -112,13 +113,17 @@ def check_vllm(args: Any, cuda: bool) -> None:
         )
 
 
-def check_train_config(cfg: TrainConfig) -> tuple[str, str, Any]:
+def check_train_config(
+    cfg: TrainConfig, gpu: str | None = None, force: bool = False, show_plan: bool = False
+) -> tuple[str, str, Any]:
     """Validate the whole config before any model or data is loaded; returns ``(loader, reason, GRPOConfig)``.
 
     Cheap checks first: model name, loader name, reward (mode, grader, custom rewards), curriculum and the
     data section. Then the loader is chosen (importing Unsloth when it is a candidate, before anything
     imports TRL) and the trainer keys are resolved by GRPOConfig (in the launched process: its world size
-    counts), with whole prompts per optimizer step and usable vLLM settings.
+    counts), with whole prompts per optimizer step and usable vLLM settings. Then the memory plan
+    (:func:`l1lite.train.plan.check_plan`): a run whose planned peak exceeds the GPU (``gpu``, else the detected
+    one) is refused unless ``force``; ``show_plan`` prints it. Last, the sources.
     """
     from l1lite.core.data import check_data
 
@@ -142,6 +147,7 @@ def check_train_config(cfg: TrainConfig) -> tuple[str, str, Any]:
         raise ConfigError(f"the hindsight start runs in one process, not {args.world_size}: train it alone first")
     prompts_per_step(args)
     check_vllm(args, cuda)
+    check_plan(cfg, backend, gpu=gpu, force=force, show=show_plan and args.process_index == 0)
     check_sources(cfg)
     return backend, why, args
 
@@ -200,9 +206,31 @@ def last_checkpoint(output_dir: str | Path) -> str | None:
     return None
 
 
-def train(cfg: TrainConfig, resume: bool | str = False, callbacks: list | None = None) -> dict[str, Any]:
-    """Run training (``callbacks``: extra TrainerCallbacks); returns the summary written to ``summary.json``."""
-    backend, why, args = check_train_config(cfg)
+def train(
+    cfg: TrainConfig,
+    resume: bool | str = False,
+    callbacks: list | None = None,
+    gpu: str | None = None,
+    force: bool = False,
+    show_plan: bool = False,
+) -> dict[str, Any]:
+    """Run training; returns the summary written to ``summary.json``.
+
+    Args:
+        cfg (`TrainConfig`):
+            The run.
+        resume (`bool` or `str`, *optional*, defaults to `False`):
+            Resume from the newest whole checkpoint (`True`) or from this one.
+        callbacks (`list`, *optional*):
+            Extra TrainerCallbacks.
+        gpu (`str`, *optional*):
+            The card the memory plan checks against instead of the detected one (``--gpu``: a name or ``NGB``).
+        force (`bool`, *optional*, defaults to `False`):
+            Train even when the planned peak exceeds the GPU.
+        show_plan (`bool`, *optional*, defaults to `False`):
+            Print the memory and time plan first.
+    """
+    backend, why, args = check_train_config(cfg, gpu=gpu, force=force, show_plan=show_plan)
     out = Path(cfg.output_dir)
     checkpoint = None
     if resume:
