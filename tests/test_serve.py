@@ -340,3 +340,42 @@ def test_hanging_upstream_times_out(tiny_gguf, free_port, launch, tmp_path):
             assert time.monotonic() - start < 30
     finally:
         _HangingUpstream.release.set()
+
+
+class _SilentUpstream(_DyingUpstream):
+    """An upstream that sends nothing for 5 s, then closes the connection."""
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers["Content-Length"]))
+        time.sleep(5)
+
+
+def _health(url: str) -> dict:
+    with urllib.request.urlopen(url + "/health", timeout=10) as resp:
+        return json.loads(resp.read())
+
+
+@pytest.mark.parametrize("stream", [True, False])
+def test_disconnect_while_the_upstream_is_silent_frees_the_worker(stream, tiny_gguf, free_port, launch, tmp_path):
+    """A client that leaves while the upstream has sent nothing frees the worker within 2 s, not at the 5 s end."""
+    log = tmp_path / "serve.log"
+    with _serve_before(_SilentUpstream, tiny_gguf, free_port, launch, log, "--parallel", "1", "--queue", "0") as url:
+        conn = http.client.HTTPConnection("127.0.0.1", int(url.rsplit(":", 1)[1]), timeout=30)
+        body = {"messages": QUESTION, "max_tokens": 8, "stream": stream}
+        conn.request("POST", "/v1/chat/completions", json.dumps(body), {"Content-Type": "application/json"})
+        if stream:
+            resp = conn.getresponse()
+            assert resp.status == 200 and resp.readline().startswith(b"data: ")  # the role chunk; then silence
+            resp.close()
+        deadline = time.monotonic() + 10
+        while not _health(url)["running"]:
+            assert time.monotonic() < deadline, "the request never reached a worker"
+            time.sleep(0.05)
+        conn.close()
+        left = time.monotonic()
+        while (health := _health(url))["running"]:
+            assert time.monotonic() - left < 4, "the worker waited for the silent upstream"
+            time.sleep(0.05)
+        freed = time.monotonic() - left
+        print(f"stream={stream}: worker freed {freed:.2f} s after the client left")
+        assert freed < 2 and health["client_gone"] == 1 and health["served"] == 1

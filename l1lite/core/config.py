@@ -220,6 +220,39 @@ class EvalConfig:
     concurrency: int = 1  # endpoints: samples in flight at once (rows do not depend on it)
 
 
+@dataclass
+class ServeConfig:
+    """The server: `l1lite serve --config FILE` (command-line flags override the file)."""
+
+    model: str | None = None  # .gguf file run in-process with llama.cpp (one request at a time)
+    upstream: str | None = None  # or an OpenAI-compatible server's URL (llama-server, Ollama /v1, vLLM)
+    tokenizer: str | None = None  # with upstream: the served model's HF tokenizer folder or .gguf
+    served_model: str | None = None  # with upstream: the model name to ask for (None: the first listed)
+    name: str | None = None  # the model id clients see (None: the GGUF's file name or the upstream's model)
+    n_ctx: int = 8192
+    threads: int | None = None  # llama.cpp threads (None: llama-cpp-python's choice)
+    host: str = "127.0.0.1"
+    port: int = 8000
+    api_key: str | None = None  # the Bearer key /v1 requests must give (None: no key)
+    max_budget: int = 32768  # largest thinking budget a request may ask for
+    effort_budgets: list[int] = field(default_factory=lambda: [256, 1024, 4096])  # reasoning_effort low, medium, high
+    max_body: int = 1 << 20  # bytes
+    queue: int = 16  # requests that may wait for a worker; more get HTTP 503
+    parallel: int = 4  # with upstream: requests passed on at once
+    upstream_timeout: float = 600  # seconds of upstream silence before HTTP 502
+    # what a request that gives none gets; enforce applies only to requests with a budget
+    budget: int | None = None
+    mode: str = "exact"
+    enforce: str = "none"
+    min_tokens: int | None = None
+    wait: int = 2
+    cap_message: str = ""
+    max_tokens: int = 4096
+    temperature: float = 0.6
+    top_p: float = 0.95
+    seed: int = 0
+
+
 def check_type(value: Any, hint: Any, where: str) -> Any:
     """``value`` checked against the type ``hint`` (ints widen to floats); a :class:`ConfigError` names ``where``."""
     origin = typing.get_origin(hint)

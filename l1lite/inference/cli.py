@@ -2,7 +2,7 @@
 
 The shared options (model / endpoint, budget, sampling) and what they turn into: a backend, a
 ``Budget``, a ``Sampling``; question files and the one-line summary. Imports the package's modules;
-only chat.py and l1lite.serve.app import this one (and no backend or budget module may).
+only chat.py and l1lite.serve import this one (and no backend or budget module may).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from l1lite.core import prompts
-from l1lite.core.config import ConfigError
+from l1lite.core.config import ConfigError, ServeConfig
 from l1lite.inference.base import Backend
 from l1lite.inference.budget import check_room, generate
 from l1lite.inference.load import load_backend
@@ -61,8 +61,8 @@ def backend_from_args(args: argparse.Namespace) -> Backend:
     )
 
 
-def budget_from_args(args: argparse.Namespace) -> Budget:
-    """The ``Budget`` the shared options describe (``ConfigError`` where they do not fit together).
+def budget_from_args(args: argparse.Namespace | ServeConfig) -> Budget:
+    """The ``Budget`` the shared options (or a ``ServeConfig``) describe (``ConfigError`` where they do not fit).
 
     An exact budget beyond ``--max-tokens`` is refused, a max budget beyond it warned about (see ``check_room``).
     """

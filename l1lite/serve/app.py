@@ -1,33 +1,38 @@
-"""``l1lite serve``: an OpenAI-compatible HTTP server whose requests carry a thinking budget.
+"""``l1lite serve``: an OpenAI-compatible HTTP server (FastAPI on uvicorn) whose requests carry a thinking budget.
 
 Owns the HTTP side only: reading and checking a request (its budget fields, size and key), the bounded
-admission queue, and writing OpenAI-style JSON, SSE chunks and error objects. The budget prompt and its
-enforcement are ``l1lite.inference.generate``'s; the backend is ``load_backend``'s (in-process llama.cpp, or
-an OpenAI-compatible upstream fed prompts rendered with a local tokenizer). Standard-library HTTP
-(``http.server``). Imports l1lite.inference and its shared CLI options; nothing imports this module but
-the ``l1lite`` dispatcher.
+admission queue, and writing OpenAI-style JSON, SSE chunks (sse-starlette) and error objects; FastAPI serves
+the OpenAPI schema at ``/openapi.json``. Generation blocks, so it runs in a worker thread; a client that
+disconnects aborts it (the text callback stops, an upstream's open requests are shut), which frees the worker.
+The budget prompt and its enforcement are ``l1lite.inference.generate``'s; the backend is ``load_backend``'s
+(in-process llama.cpp, or an OpenAI-compatible upstream fed prompts rendered with a local tokenizer). Imports
+l1lite.core and l1lite.inference; nothing imports this module but ``l1lite.serve.cli``.
 """
 
 from __future__ import annotations
 
 import hmac
-import http.client
 import json
 import logging
-import threading
+import math
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, replace
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+import anyio
+from fastapi import APIRouter, Depends, FastAPI, Header, Request
+from fastapi.responses import JSONResponse, Response
+from sse_starlette import EventSourceResponse
+from starlette.exceptions import HTTPException
+
 from l1lite.core import prompts
-from l1lite.core.config import ConfigError, PromptConfig
+from l1lite.core.config import ConfigError, PromptConfig, ServeConfig
 from l1lite.core.r1 import THINK_CLOSE, THINK_OPEN
 from l1lite.inference.base import Backend, Messages
 from l1lite.inference.budget import generate
+from l1lite.inference.openai import Abort
 from l1lite.inference.types import ENFORCE, Budget, GenerationResult, Sampling
 
 log = logging.getLogger(__name__)
@@ -35,7 +40,7 @@ log = logging.getLogger(__name__)
 EFFORTS = ("low", "medium", "high")
 ROLES = ("system", "developer", "user", "assistant")
 # what a failing backend raises: the upstream's HTTP errors (ConfigError), a dropped connection, bad JSON
-BACKEND_ERRORS = (ConfigError, OSError, ValueError, http.client.HTTPException)
+BACKEND_ERRORS = (ConfigError, OSError, ValueError)
 
 
 class ApiError(Exception):
@@ -63,7 +68,7 @@ class ApiError(Exception):
 
 
 class ClientGone(Exception):
-    """The client closed the connection while its answer was streamed."""
+    """The client closed the connection before its answer was complete."""
 
 
 @dataclass
@@ -161,68 +166,53 @@ class _ThinkSplit:
 class Service:
     """The model behind the endpoints: checks requests, admits them through a bounded queue, generates."""
 
-    def __init__(
-        self,
-        backend: Backend,
-        name: str,
-        defaults: Budget,
-        sampling: Sampling,
-        *,
-        enforce: str = "none",
-        workers: int = 1,
-        queue: int = 16,
-        max_budget: int = 32768,
-        efforts: dict[str, int] | None = None,
-        api_key: str | None = None,
-        max_body: int = 1 << 20,
-        upstream: bool = False,
-    ) -> None:
+    def __init__(self, backend: Backend, name: str, cfg: ServeConfig, defaults: Budget) -> None:
         """Serve ``backend``.
 
         Args:
             backend: the model, shared by all requests.
             name: the model id ``/v1/models`` lists.
+            cfg: the server's settings (``cfg.upstream`` set: the backend is a remote server, its failures HTTP 502).
             defaults: the budget, mode and ``max_tokens`` (and forcing's settings) of a request that gives none.
-            sampling: temperature and top-p of a request that gives none.
-            enforce: the enforcement of a request that has a budget and gives none.
-            workers: requests generated at once (1 for an in-process model).
-            queue: requests that may wait for a worker; more get HTTP 503.
-            max_budget: the largest thinking budget a request may ask for.
-            efforts: ``reasoning_effort`` -> thinking budget.
-            api_key: the Bearer key every ``/v1`` request must give (None: no key).
-            max_body: the largest request body in bytes (HTTP 413 above).
-            upstream: the backend is a remote server (its failures are HTTP 502).
         """
-        self.backend, self.name, self.defaults, self.sampling = backend, name, defaults, sampling
-        self.max_budget, self.api_key, self.max_body, self.upstream = max_budget, api_key, max_body, upstream
-        self.enforce, self.efforts = enforce, efforts or {}
-        self.workers, self.queue = workers, queue
+        self.backend, self.name, self.cfg, self.defaults = backend, name, cfg, defaults
+        self.sampling = Sampling(temperature=cfg.temperature, top_p=cfg.top_p)
+        self.efforts = dict(zip(EFFORTS, cfg.effort_budgets, strict=True))
+        self.upstream = bool(cfg.upstream)
+        self.workers = cfg.parallel if self.upstream else 1
         self.prompt_cfg = PromptConfig()
-        self._slots = threading.BoundedSemaphore(workers + queue)
-        self._workers = threading.BoundedSemaphore(workers)
-        self._lock = threading.Lock()
-        self.counts = {"running": 0, "queued": 0, "served": 0, "refused_busy": 0, "client_gone": 0}
-
-    def count(self, **delta: int) -> None:
-        """Add to the counts ``/health`` reports."""
-        with self._lock:
-            for key, d in delta.items():
-                self.counts[key] += d
+        self._threads = anyio.CapacityLimiter(self.workers)
+        self._admitted = 0  # running or waiting; changed on the event loop only
+        self.counts = {"served": 0, "refused_busy": 0, "client_gone": 0}
 
     def health(self) -> dict:
-        with self._lock:
-            return {"status": "ok", "model": self.name, "workers": self.workers, "queue": self.queue, **self.counts}
+        running = self._threads.borrowed_tokens
+        counts = {"running": running, "queued": self._admitted - running, **self.counts}
+        return {"status": "ok", "model": self.name, "workers": self.workers, "queue": self.cfg.queue, **counts}
 
     def models(self) -> dict:
         return {"object": "list", "data": [{"id": self.name, "object": "model", "created": 0, "owned_by": "l1lite"}]}
 
     def check_key(self, header: str | None) -> None:
         """HTTP 401 unless ``header`` is ``Bearer <api key>`` (or the server has no key)."""
-        if self.api_key is None:
+        if self.cfg.api_key is None:
             return
         given = (header or "").removeprefix("Bearer ").strip()
-        if not header or not hmac.compare_digest(given.encode(), self.api_key.encode()):
+        if not header or not hmac.compare_digest(given.encode(), self.cfg.api_key.encode()):
             raise ApiError(401, "invalid or missing API key (Authorization: Bearer <key>)", None, "invalid_api_key")
+
+    async def read(self, request: Request) -> ChatRequest:
+        """The checked request: HTTP 400 without a length or with malformed JSON, 413 over ``max_body``."""
+        length = request.headers.get("Content-Length")
+        if length is None or not length.isdigit():
+            raise ApiError(400, "a Content-Length header is required", None, "length_required")
+        if int(length) > self.cfg.max_body:
+            raise ApiError(413, f"request body over {self.cfg.max_body} bytes", None, "request_too_large")
+        try:
+            payload = json.loads(await request.body())
+        except (ValueError, UnicodeDecodeError) as e:
+            raise ApiError(400, f"malformed JSON: {e}", None, "invalid_json") from None
+        return self.parse(payload)
 
     def parse(self, payload: Any) -> ChatRequest:
         """Check a chat request and turn it into what ``generate`` takes; ``ApiError`` (400) where it is wrong."""
@@ -242,12 +232,12 @@ class Service:
         if payload.get("n", 1) != 1:
             raise ApiError(400, "only n=1 is supported", "n")
         effort = _choice(payload, "reasoning_effort", tuple(self.efforts))
-        n = _positive(payload, "thinking_budget", self.max_budget)
-        n = _positive(payload, "thinking_budget_tokens", self.max_budget) if n is None else n
+        n = _positive(payload, "thinking_budget", self.cfg.max_budget)
+        n = _positive(payload, "thinking_budget_tokens", self.cfg.max_budget) if n is None else n
         n = self.efforts[effort] if n is None and effort else n
         n = self.defaults.budget if n is None else n
         mode = _choice(payload, "budget_mode", prompts.MODES) or self.defaults.mode
-        enforce = _choice(payload, "enforce", ENFORCE) or (self.enforce if n is not None else "none")
+        enforce = _choice(payload, "enforce", ENFORCE) or (self.cfg.enforce if n is not None else "none")
         max_tokens = _positive(payload, "max_completion_tokens") or _positive(payload, "max_tokens")
         max_tokens = max_tokens or self.defaults.max_tokens
         try:
@@ -273,36 +263,74 @@ class Service:
         include_usage = stream and isinstance(options, dict) and options.get("include_usage") is True
         return ChatRequest(turns[-1]["content"], turns[:-1], budget, sampling, stream, include_usage)
 
-    @contextmanager
-    def admitted(self) -> Iterator[None]:
-        """Hold a worker for one request, waiting in the bounded queue; HTTP 503 when the queue is full."""
-        if not self._slots.acquire(blocking=False):
-            self.count(refused_busy=1)
+    def admit(self) -> None:
+        """Take a place for one request, running or waiting for a worker (``release`` gives it back); HTTP 503 when
+        the queue is full."""
+        if self._admitted >= self.workers + self.cfg.queue:
+            self.counts["refused_busy"] += 1
             raise ApiError(
-                503, f"server busy: {self.workers} running and {self.queue} queued; retry later", None, "queue_full"
+                503, f"server busy: {self.workers} running and {self.cfg.queue} queued; retry later", None, "queue_full"
             )
-        try:
-            self.count(queued=1)
-            with self._workers:
-                self.count(queued=-1, running=1, served=1)
-                try:
-                    yield
-                finally:
-                    self.count(running=-1)
-        finally:
-            self._slots.release()
+        self._admitted += 1
+        self.counts["served"] += 1
 
-    def run(self, req: ChatRequest, on_text: Callable[[str], None] | None = None) -> tuple[GenerationResult, int]:
-        """Generate the answer to ``req`` (call inside ``admitted``): the result and the prompt's token count."""
-        res = generate(
-            self.backend,
-            req.question,
-            req.budget,
-            req.sampling,
-            prompt_cfg=self.prompt_cfg,
-            history=req.history,
-            on_text=on_text,
-        )
+    def release(self) -> None:
+        self._admitted -= 1
+
+    async def answer(
+        self, request: Request, req: ChatRequest, emit: Callable[[str, str], None] | None = None
+    ) -> tuple[GenerationResult, int]:
+        """``run`` in a worker thread once one is free; ``ClientGone`` when the client disconnects meanwhile.
+
+        Args:
+            request: the HTTP request, watched for the client's disconnect.
+            req: the checked chat request.
+            emit: receives ``(field, text)`` as it is generated (called in the worker thread).
+        """
+        abort = Abort()
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(_watch, request, abort)
+            try:
+                return await anyio.to_thread.run_sync(self.run, req, abort, emit, limiter=self._threads)
+            except (ClientGone, *BACKEND_ERRORS) as e:
+                gone = abort.done
+                self.counts["client_gone"] += gone
+                failure = ClientGone() if gone else self.failure(e)
+            finally:
+                tg.cancel_scope.cancel()
+        raise failure
+
+    def run(
+        self, req: ChatRequest, abort: Abort, emit: Callable[[str, str], None] | None = None
+    ) -> tuple[GenerationResult, int]:
+        """Generate the answer to ``req`` (blocking): the result and the prompt's token count.
+
+        Args:
+            req: the checked chat request.
+            abort: once set, the generation stops at its next piece of text (``ClientGone``), or when its upstream
+                requests are shut.
+            emit: receives ``(field, text)``, reasoning then content, as it is generated.
+        """
+        split = _ThinkSplit(emit) if emit else None
+
+        def listen(text: str) -> None:
+            if abort.done:
+                raise ClientGone
+            if split:
+                split.add(text)
+
+        with abort:
+            res = generate(
+                self.backend,
+                req.question,
+                req.budget,
+                req.sampling,
+                prompt_cfg=self.prompt_cfg,
+                history=req.history,
+                on_text=listen if split or not self.upstream else None,  # an upstream streams only to a stream
+            )
+        if split:
+            split.close()
         asked = prompts.messages(req.question, req.budget.budget, req.budget.mode, self.prompt_cfg)
         return res, self.backend.count_tokens(self.backend.render(req.history + asked))
 
@@ -334,113 +362,110 @@ class Service:
         """The fields every response object starts with: a fresh id, its kind, the time, the model."""
         return {"id": f"chatcmpl-{uuid.uuid4().hex}", "object": kind, "created": int(time.time()), "model": self.name}
 
+    def stream(self, request: Request, req: ChatRequest) -> EventSourceResponse:
+        """SSE as OpenAI sends it: ``data: {chunk}`` events, reasoning before content, then ``data: [DONE]``.
 
-class Handler(BaseHTTPRequestHandler):
-    """The endpoints: ``POST /v1/chat/completions``, ``GET /v1/models``, ``GET /health``."""
+        Gives the request's place back (``release``) when the stream ends.
+        """
+        send, receive = anyio.create_memory_object_stream[str](math.inf)
+        head = self.head("chat.completion.chunk")
 
-    service: Service  # set on the server's subclass
-    server_version = "l1lite"
+        def chunk(delta: dict, finish: str | None = None) -> str:
+            choice = {"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}
+            return json.dumps({**head, "choices": [choice]}, ensure_ascii=False)
 
-    def log_message(self, format: str, *args: Any) -> None:
-        log.info("%s %s", self.address_string(), format % args)
+        def emit(field: str, text: str) -> None:
+            try:
+                anyio.from_thread.run_sync(send.send_nowait, chunk({field: text}))
+            except anyio.BrokenResourceError:  # the response has ended: the client left
+                raise ClientGone from None
 
-    def do_GET(self) -> None:
-        path = self.path.split("?", 1)[0].rstrip("/")
+        async def events() -> AsyncIterator[str]:
+            with receive:
+                async for event in receive:
+                    yield event
+
+        async def produce() -> None:
+            try:
+                with send:
+                    send.send_nowait(chunk({"role": "assistant", "content": ""}))
+                    try:
+                        res, prompt_tokens = await self.answer(request, req, emit)
+                    except ApiError as e:
+                        send.send_nowait(json.dumps(e.body(), ensure_ascii=False))
+                    else:
+                        send.send_nowait(chunk({}, res.finish_reason))
+                        if req.include_usage:
+                            usage = {**head, "choices": [], "usage": self.usage(res, prompt_tokens)}
+                            send.send_nowait(json.dumps(usage, ensure_ascii=False))
+                    send.send_nowait("[DONE]")
+            except ClientGone:
+                log.info("%s closed the connection mid-stream; its worker is free", _client(request))
+            finally:
+                self.release()
+
+        # the media type without a charset, as OpenAI sends it; no keep-alive comments between the data events
+        headers = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
+        return EventSourceResponse(events(), headers=headers, ping=0, sep="\n", data_sender_callable=produce)
+
+
+async def _watch(request: Request, abort: Abort) -> None:
+    """Wait for the client to disconnect, then ``abort`` (also when cancelled: the generation ended)."""
+    try:
+        while (await request.receive())["type"] != "http.disconnect":
+            pass
+    finally:
+        abort()
+
+
+def _client(request: Request) -> str:
+    return f"{request.client.host}:{request.client.port}" if request.client else "a client"
+
+
+def make_app(service: Service) -> FastAPI:
+    """The endpoints: ``POST /v1/chat/completions``, ``GET /v1/models``, ``GET /health`` (and ``/openapi.json``)."""
+    app = FastAPI(title="l1lite", summary="OpenAI-compatible chat with a thinking budget per request")
+
+    async def authorized(authorization: str | None = Header(None)) -> None:
+        service.check_key(authorization)
+
+    v1 = APIRouter(prefix="/v1", dependencies=[Depends(authorized)])
+
+    @app.exception_handler(ApiError)
+    async def refused(request: Request, e: ApiError) -> JSONResponse:
+        return JSONResponse(e.body(), e.status)
+
+    @app.exception_handler(HTTPException)
+    async def no_route(request: Request, e: HTTPException) -> JSONResponse:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(e.status_code)
+        error = ApiError(e.status_code, f"no route {request.method} {request.url.path}", None, code)
+        return JSONResponse(error.body(), e.status_code)
+
+    @app.exception_handler(ClientGone)
+    async def gone(request: Request, e: ClientGone) -> Response:
+        log.info("%s closed the connection before its answer; its worker is free", _client(request))
+        return Response(status_code=499)  # never sent: the client has gone
+
+    @app.get("/health")
+    async def health() -> dict:
+        return service.health()
+
+    @v1.get("/models")
+    async def models() -> dict:
+        return service.models()
+
+    body = {"required": True, "content": {"application/json": {"schema": {"type": "object"}}}}
+
+    @v1.post("/chat/completions", openapi_extra={"requestBody": body}, response_model=None)
+    async def chat(request: Request) -> dict | EventSourceResponse:
+        req = await service.read(request)
+        service.admit()
+        if req.stream:
+            return service.stream(request, req)
         try:
-            if path == "/health":
-                self._json(200, self.service.health())
-                return
-            self.service.check_key(self.headers.get("Authorization"))
-            if path != "/v1/models":
-                raise ApiError(404, f"no route GET {path}", None, "not_found")
-            self._json(200, self.service.models())
-        except ApiError as e:
-            self._json(e.status, e.body())
+            return service.completion(*await service.answer(request, req))
+        finally:
+            service.release()
 
-    def do_POST(self) -> None:
-        path = self.path.split("?", 1)[0].rstrip("/")
-        try:
-            if path != "/v1/chat/completions":
-                raise ApiError(404, f"no route POST {path}", None, "not_found")
-            self.service.check_key(self.headers.get("Authorization"))
-            req = self.service.parse(self._body())
-            with self.service.admitted():
-                if req.stream:
-                    self._stream(req)
-                    return
-                try:
-                    res, prompt_tokens = self.service.run(req)
-                except BACKEND_ERRORS as e:
-                    raise self.service.failure(e) from None
-                self._json(200, self.service.completion(res, prompt_tokens))
-        except ApiError as e:
-            self._json(e.status, e.body())
-        except ClientGone:
-            self.service.count(client_gone=1)
-            log.info("%s closed the connection mid-stream; its slot is free", self.address_string())
-
-    def _body(self) -> Any:
-        length = self.headers.get("Content-Length")
-        if length is None or not length.isdigit():
-            self.close_connection = True
-            raise ApiError(400, "a Content-Length header is required", None, "length_required")
-        if int(length) > self.service.max_body:
-            self.close_connection = True  # the body is not read
-            raise ApiError(413, f"request body over {self.service.max_body} bytes", None, "request_too_large")
-        try:
-            return json.loads(self.rfile.read(int(length)))
-        except (ValueError, UnicodeDecodeError) as e:
-            raise ApiError(400, f"malformed JSON: {e}", None, "invalid_json") from None
-
-    def _json(self, status: int, body: dict) -> None:
-        data = json.dumps(body, ensure_ascii=False).encode()
-        try:
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-        except OSError:
-            log.info("%s closed the connection before its answer", self.address_string())
-
-    def _event(self, body: dict | str) -> None:
-        data = body if isinstance(body, str) else json.dumps(body, ensure_ascii=False)
-        try:
-            self.wfile.write(f"data: {data}\n\n".encode())
-            self.wfile.flush()
-        except OSError:
-            raise ClientGone from None
-
-    def _stream(self, req: ChatRequest) -> None:
-        """SSE as OpenAI sends it: ``data: {chunk}`` events, reasoning before content, then ``data: [DONE]``."""
-        self.send_response(200)
-        self.send_header("Content-Type", "text/event-stream")
-        self.send_header("Cache-Control", "no-cache")
-        self.send_header("Connection", "close")
-        self.end_headers()
-        self.close_connection = True
-        head = self.service.head("chat.completion.chunk")
-
-        def chunk(delta: dict, finish: str | None = None) -> None:
-            self._event({**head, "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}]})
-
-        chunk({"role": "assistant", "content": ""})
-        split = _ThinkSplit(lambda field, text: chunk({field: text}))
-        try:
-            res, prompt_tokens = self.service.run(req, split.add)
-        except BACKEND_ERRORS as e:
-            self._event(self.service.failure(e).body())
-        else:
-            split.close()
-            chunk({}, res.finish_reason)
-            if req.include_usage:
-                self._event({**head, "choices": [], "usage": self.service.usage(res, prompt_tokens)})
-        self._event("[DONE]")
-
-
-def make_server(service: Service, host: str, port: int) -> ThreadingHTTPServer:
-    """A threaded HTTP server for ``service`` (one thread per connection), bound and ready to serve."""
-    handler = type("ServiceHandler", (Handler,), {"service": service})
-    server = ThreadingHTTPServer((host, port), handler)
-    server.daemon_threads = True
-    return server
+    app.include_router(v1)
+    return app
