@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from l1lite.cli import main
+from l1lite.core import vllm
 from l1lite.core.config import ConfigError, EvalConfig, from_dict
 from l1lite.eval.cli import add_arguments, config_from_args
 from l1lite.eval.engine import _prepare_out, check_config, run_info, sample_seed, summarize
@@ -264,9 +265,12 @@ def test_config_file_flags_and_overrides(tmp_path):
         ({"samples": 0}, "eval.samples"),
         ({"top_p": 0.0}, "top_p"),
         ({"grader": "nope"}, "nope"),
+        ({"backend": "sglang"}, "eval.backend must be one of auto, transformers, vllm"),
+        ({"backend": "vllm"}, "--backend vllm runs an HF model folder, not an --endpoint or a .gguf file"),
+        ({"concurrency": 4}, "needs an --endpoint or --backend vllm"),
     ],
 )
-def test_check_config_rejects(changes, message):
+def test_check_config_rejects(changes, message):  # model m.gguf
     cfg = from_dict(EvalConfig, {"model": "m.gguf", **changes})
     with pytest.raises(ConfigError, match=message):
         check_config(cfg)
@@ -277,6 +281,14 @@ def test_cli_reports_config_errors_in_one_line(capsys):
     assert capsys.readouterr().err.strip() == (
         "l1lite eval: error: eval needs a model (--model FILE.gguf or HF folder) or an --endpoint URL"
     )
+
+
+@pytest.mark.skipif(vllm.available(), reason="vLLM is installed here")
+def test_backend_vllm_without_vllm_is_one_line(tiny_model_dir, tmp_path):
+    cfg = from_dict(EvalConfig, {"model": str(tiny_model_dir), "backend": "vllm", "out": str(tmp_path / "e")})
+    with pytest.raises(ConfigError, match=r"^--backend vllm: vLLM is not installed \(pip install 'l1lite\[vllm\]'"):
+        check_config(cfg)
+    assert not (tmp_path / "e").exists()
 
 
 def test_out_folder_refuses_a_different_eval(tmp_path):

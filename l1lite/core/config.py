@@ -200,6 +200,7 @@ class EvalConfig:
     adapter: str | None = None  # PEFT adapter on an HF model
     endpoint: str | None = None  # OpenAI-compatible server URL(s), comma-separated (llama.cpp server, Ollama /v1, vLLM)
     tokenizer: str | None = None  # tokenizer used to count tokens when the backend has none of its own
+    backend: str = "auto"  # what runs an HF model folder: auto (transformers) | transformers | vllm
     n_ctx: int = 8192
     data: DataConfig = field(default_factory=DataConfig)
     prompt: PromptConfig = field(default_factory=PromptConfig)
@@ -217,7 +218,7 @@ class EvalConfig:
     max_tokens: int = 7168  # cap on generated tokens (thinking + answer); leave room to measure overshoot
     wait: int = 2  # forcing: most "Wait" insertions
     batch_size: int = 1  # transformers: prompt/none samples per batched call (rows then depend on it); 1: one by one
-    concurrency: int = 1  # endpoints: samples in flight at once (rows do not depend on it)
+    concurrency: int = 1  # endpoints, vllm: samples in flight at once (vllm: 1 means all); rows do not depend on it
 
 
 @dataclass

@@ -20,6 +20,7 @@ FLAGS: Flags = {
         {"action": "append"},
     ),
     "tokenizer": ("tokenizer", "tokenizer used to count tokens (endpoints)"),
+    "backend": ("backend", "what runs an HF model folder: auto (transformers), transformers or vllm (in process)"),
     "n_ctx": ("n_ctx", "context size"),
     "dataset": ("data.dataset", "l1lite:math-small, a local file, or a hub id"),
     "preset": ("data.preset", "dataset preset (math500, aime, gsm8k, choice, ...)"),
@@ -44,7 +45,10 @@ FLAGS: Flags = {
         "transformers: generate prompt/none samples N at a time in one batched call, seeded per batch, so rows "
         "depend on N (1: one by one)",
     ),
-    "concurrency": ("concurrency", "endpoints: keep up to N samples in flight; rows are the same at any N"),
+    "concurrency": (
+        "concurrency",
+        "endpoints, vllm: keep up to N samples in flight (vllm: 1 means all); rows are the same at any N",
+    ),
     "out": ("out", "output folder; an existing one is resumed"),
 }
 

@@ -64,6 +64,7 @@ STRATEGIES = ("prompt", "forcing", "none")
 MODES = ("exact", "max")
 # settings that may change between an interrupted run and its resume (they only add or select samples)
 RESUMABLE = ("out", "budgets", "strategies", "samples", "data.limit", "concurrency")
+VLLM_WORKERS = 512  # --backend vllm: samples in flight when --concurrency is 1 (all of a small eval)
 
 Unit = tuple[list[Key], bool]  # samples generated together, and whether in one batched call (see _units)
 
@@ -86,10 +87,19 @@ def check_config(cfg: EvalConfig) -> None:
     for name in ("samples", "max_tokens", "n_ctx", "batch_size", "concurrency"):
         if getattr(cfg, name) < 1:
             raise ConfigError(f"eval.{name} must be >= 1, got {getattr(cfg, name)}")
-    if cfg.concurrency > 1 and not cfg.endpoint:
+    from l1lite.core import vllm
+    from l1lite.inference.load import BACKENDS
+
+    if cfg.backend not in BACKENDS:
+        raise ConfigError(f"eval.backend must be one of {', '.join(BACKENDS)}, got {cfg.backend!r}")
+    if cfg.backend != "auto" and (cfg.endpoint or (cfg.model or "").endswith(".gguf")):
+        raise ConfigError(f"--backend {cfg.backend} runs an HF model folder, not an --endpoint or a .gguf file")
+    if cfg.backend == "vllm" and not vllm.available():
+        raise ConfigError(f"--backend vllm: vLLM is not installed ({vllm.INSTALL})")
+    if cfg.concurrency > 1 and not cfg.endpoint and cfg.backend != "vllm":
         raise ConfigError(
-            f"eval.concurrency {cfg.concurrency} needs an --endpoint: an in-process model generates one sample at "
-            "a time (--batch-size batches transformers)"
+            f"eval.concurrency {cfg.concurrency} needs an --endpoint or --backend vllm: an in-process model "
+            "generates one sample at a time (--batch-size batches transformers)"
         )
     if cfg.temperature < 0 or not 0 < cfg.top_p <= 1:
         raise ConfigError(f"eval needs temperature >= 0 and 0 < top_p <= 1, got {cfg.temperature}, {cfg.top_p}")
@@ -378,15 +388,24 @@ def evaluate(cfg: EvalConfig, force: bool = False, progress: bool = True) -> dic
         from l1lite.inference import load_backend
 
         urls = endpoints(cfg) or [None]
+        shared = cfg.backend == "vllm"  # one engine, its continuous batch fed by every worker
+        workers = (cfg.concurrency if cfg.concurrency > 1 else VLLM_WORKERS) if shared else cfg.concurrency
         backends: list[Backend] = []
         try:  # one backend per worker (a tokenizer each), at least one per server
-            for i in range(max(cfg.concurrency, len(urls))):
+            for i in range(1 if shared else max(workers, len(urls))):
                 backends.append(
                     load_backend(
-                        cfg.model, cfg.adapter, urls[i % len(urls)], cfg.tokenizer, n_ctx=cfg.n_ctx, seed=cfg.seed
+                        cfg.model,
+                        cfg.adapter,
+                        urls[i % len(urls)],
+                        cfg.tokenizer,
+                        n_ctx=cfg.n_ctx,
+                        seed=cfg.seed,
+                        backend=cfg.backend,
                     )
                 )
-            throughput = _generate(backends, keys, done, by_id, cfg, results, progress)
+            pool = backends * workers if shared else backends
+            throughput = _generate(pool, workers, keys, done, by_id, cfg, results, progress)
         finally:
             for backend in backends:
                 backend.close()
@@ -401,6 +420,7 @@ def evaluate(cfg: EvalConfig, force: bool = False, progress: bool = True) -> dic
 
 def _generate(
     backends: list[Backend],
+    workers: int,
     keys: list[Key],
     done: set[Key],
     by_id: dict[str, dict[str, str]],
@@ -408,7 +428,8 @@ def _generate(
     results: Path,
     progress: bool,
 ) -> dict[str, Any]:
-    """Generate the keys not ``done`` and append their rows to ``results`` as they finish: the throughput."""
+    """Generate the keys not ``done``, up to ``workers`` at once, appending their rows to ``results`` as they finish:
+    the throughput."""
     from tqdm import tqdm
 
     backend = backends[0]
@@ -421,7 +442,7 @@ def _generate(
     start = time.perf_counter()
     try:
         with results.open("a", encoding="utf-8") as f:
-            for rows in _finished(backends, cfg.concurrency, units, lambda b, u: _unit_rows(b, by_id, u, cfg)):
+            for rows in _finished(backends, workers, units, lambda b, u: _unit_rows(b, by_id, u, cfg)):
                 new = [r for r in rows if row_key(r) not in done]
                 f.write("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in new))
                 f.flush()

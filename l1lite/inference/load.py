@@ -14,8 +14,10 @@ from l1lite.inference.base import Backend, load_vocab
 from l1lite.inference.hf import TransformersBackend
 from l1lite.inference.llama_cpp import LlamaCppBackend
 from l1lite.inference.openai import OpenAIBackend, OpenAIChatBackend
+from l1lite.inference.vllm import VLLMBackend
 
 log = logging.getLogger(__name__)
+BACKENDS = ("auto", "transformers", "vllm")  # what runs an HF model folder in process
 
 
 def load_backend(
@@ -27,8 +29,9 @@ def load_backend(
     seed: int = 0,
     n_threads: int | None = None,
     timeout: float = 600,
+    backend: str = "auto",
 ) -> Backend:
-    """``model`` ``.gguf`` -> llama.cpp; a folder -> transformers (+ ``adapter``); ``endpoint`` -> OpenAI-compatible.
+    """``model`` ``.gguf`` -> llama.cpp; a folder -> transformers or vLLM (+ ``adapter``); ``endpoint`` -> OpenAI API.
 
     Args:
         model: a ``.gguf`` file, an HF model folder, or with ``endpoint`` the served model's name (default: the
@@ -41,7 +44,12 @@ def load_backend(
         seed: seed of the backend's own seed stream (for calls that give none).
         n_threads: llama.cpp threads (default: llama-cpp-python's choice).
         timeout: with ``endpoint``: seconds to wait for the server (to connect, and for each read of an answer).
+        backend: what runs an HF model folder: ``auto`` (transformers) or one of :data:`BACKENDS`.
     """
+    if backend not in BACKENDS:
+        raise ConfigError(f"unknown backend '{backend}' (valid: {', '.join(BACKENDS)})")
+    if backend != "auto" and (endpoint or (model or "").endswith(".gguf")):
+        raise ConfigError(f"backend '{backend}' runs an HF model folder, not an endpoint or a .gguf file")
     if endpoint:
         if adapter:
             raise ConfigError("--adapter cannot be applied to an --endpoint (load it in the server)")
@@ -67,4 +75,6 @@ def load_backend(
         raise ConfigError(f"--model {model}: neither a .gguf file nor an HF model folder (no config.json)")
     if adapter and not (Path(adapter) / "adapter_config.json").is_file():
         raise ConfigError(f"--adapter {adapter}: not a PEFT adapter folder (no adapter_config.json)")
+    if backend == "vllm":
+        return VLLMBackend(str(path), adapter=adapter, seed=seed, n_ctx=n_ctx)
     return TransformersBackend(str(path), adapter=adapter, seed=seed)
