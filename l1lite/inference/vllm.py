@@ -12,10 +12,12 @@ Must not import another backend, the budget algorithm or the CLI.
 from __future__ import annotations
 
 import itertools
+import json
 import queue
 import threading
 from concurrent import futures
 from concurrent.futures import Future
+from pathlib import Path
 from typing import Any
 
 from l1lite.core import vllm as engines
@@ -57,7 +59,9 @@ class VLLMBackend(Backend):
             n_ctx: the longest prompt plus completion, in tokens.
         """
         super().__init__(seed)
-        self.engine = engines.Engine(path, max_model_len=n_ctx, seed=seed, adapter=adapter)
+        rank = json.loads((Path(adapter) / "adapter_config.json").read_text())["r"] if adapter else 1
+        self.engine = engines.Engine(path, max_lora_rank=rank, max_model_len=n_ctx, seed=seed)
+        self.adapter = adapter
         self.vocab = _LockedVocab(self.engine.tokenizer)
         self._max_len = n_ctx
         self._inbox: queue.SimpleQueue = queue.SimpleQueue()
@@ -105,7 +109,7 @@ class VLLMBackend(Backend):
                     ids, params, done = item
                     rid = str(next(self._ids))
                     waiting[rid] = done
-                    self.engine.add(rid, ids, params)
+                    self.engine.add(rid, ids, params, self.adapter)
                 for out in self.engine.llm.llm_engine.step():
                     if out.finished:
                         waiting.pop(out.request_id).set_result(out)
