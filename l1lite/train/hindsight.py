@@ -18,6 +18,7 @@ import logging
 import math
 import statistics
 import time
+from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,8 @@ log = logging.getLogger(__name__)
 FOLDER = "hindsight"
 PAIRS_FILE = "pairs.jsonl"
 LR_SCHEDULERS = ("constant", "linear", "cosine")  # hindsight.lr_scheduler_type
+# (prompts, max_tokens, temperature) -> per prompt: the sampled ids (end of sequence last) and whether it ended
+Sampler = Callable[[list[str], int, float], list[tuple[list[int], bool]]]
 
 
 def check_hindsight(cfg: HindsightConfig) -> None:
@@ -68,8 +71,12 @@ def sample_pairs(
     cfg: HindsightConfig,
     prompt_cfg: PromptConfig,
     reward: RewardConfig,
+    sampler: Sampler | None = None,
 ) -> list[dict[str, Any]]:
     """The first ``cfg.problems`` problems, answered once per style, kept and relabelled (see the module docstring).
+
+    ``sampler(prompts, max_tokens, temperature)`` generates the answers (default: ``model.generate`` in batches of
+    ``cfg.generation_batch_size``; a vLLM engine takes them all at once).
 
     Returns one row per kept answer: ``id``, ``style``, ``tokens`` (the answer's length with its end of sequence,
     as evaluation counts it), ``correct`` (by ``reward.grader``), ``prompt`` (rendered with ``tokens`` as the exact
@@ -78,13 +85,16 @@ def sample_pairs(
     rows = problems.select(range(min(cfg.problems, len(problems)))).to_list()
     asks = [(r, s) for r in rows for s in cfg.styles]
     prompts = [render(tokenizer, r["question"] + s, None, "exact", prompt_cfg) for r, s in asks]
-    model.eval()
-    outs = []
-    for i in range(0, len(prompts), cfg.generation_batch_size):
-        batch = prompts[i : i + cfg.generation_batch_size]
-        outs += generate_ids(
-            model, tokenizer, batch, cfg.max_tokens, do_sample=True, temperature=cfg.temperature, top_p=1.0
-        )
+    if sampler is None:
+        model.eval()
+        outs = []
+        for i in range(0, len(prompts), cfg.generation_batch_size):
+            batch = prompts[i : i + cfg.generation_batch_size]
+            outs += generate_ids(
+                model, tokenizer, batch, cfg.max_tokens, do_sample=True, temperature=cfg.temperature, top_p=1.0
+            )
+    else:
+        outs = sampler(prompts, cfg.max_tokens, cfg.temperature)
     pairs = []
     for (row, style), (ids, ended) in zip(asks, outs, strict=True):
         if not ended or len(ids) < cfg.min_tokens:
@@ -124,6 +134,7 @@ def run(
     out: Path,
     grpo_args: Any,
     generating: AbstractContextManager | None = None,
+    sampler: Sampler | None = None,
 ) -> dict[str, Any]:
     """Sample and relabel the pairs, write ``out/hindsight/pairs.jsonl``, fine-tune ``model`` on them in place.
 
@@ -137,6 +148,7 @@ def run(
         out: the run's output folder.
         grpo_args (`trl.GRPOConfig`): the run's resolved trainer arguments: device, precision, seed, reporting.
         generating: the context the sampling runs in (the loader's inference mode; Unsloth needs one).
+        sampler: what samples the answers instead of ``model.generate`` (see :func:`sample_pairs`).
 
     Returns:
         What the summary records: pair counts, length quantiles, accuracy of the kept answers, the SFT loss (and
@@ -149,7 +161,7 @@ def run(
     start = time.time()
     torch.manual_seed(grpo_args.seed)
     with generating or nullcontext():
-        pairs = sample_pairs(model, tokenizer, problems, cfg, prompt_cfg, reward)
+        pairs = sample_pairs(model, tokenizer, problems, cfg, prompt_cfg, reward, sampler)
     sampled = min(cfg.problems, len(problems)) * len(cfg.styles)
     if not pairs:
         raise ConfigError(
