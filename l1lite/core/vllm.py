@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 GIB = 1 << 30
+CPU_HEAD_SIZES = (32, 64, 80, 96, 112, 128, 160, 192, 224, 256, 512)  # what vLLM 0.32's CPU attention runs
 LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)  # the ranks vLLM 0.32 accepts as max_lora_rank
 
 
@@ -53,6 +54,21 @@ def adapter_version(folder: str | Path) -> str:
         raise FileNotFoundError(f"{folder}: not a PEFT adapter folder (no adapter_config.json)")
     stamp = [(p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in files]
     return hashlib.sha256(repr((str(folder.resolve()), stamp)).encode()).hexdigest()[:16]
+
+
+def check_cpu_head_size(model: str | Path) -> None:
+    """Raise ``ValueError`` when vLLM's CPU attention cannot run ``model``'s head size (e.g. 16: at least 32).
+
+    vLLM would only fail at the first generation (``Unsupported CPU attention configuration: head_dim=16``).
+    """
+    from transformers import AutoConfig
+
+    config = AutoConfig.from_pretrained(str(model))
+    config = getattr(config, "text_config", None) or config
+    head = getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
+    if head not in CPU_HEAD_SIZES:
+        sizes = ", ".join(map(str, CPU_HEAD_SIZES))
+        raise ValueError(f"{model}: attention head size {head}; vLLM's CPU attention runs only {sizes}")
 
 
 class Engine:
@@ -94,6 +110,8 @@ class Engine:
         from vllm import LLM
 
         cuda = torch.cuda.is_available()
+        if not cuda:
+            check_cpu_head_size(model)
         if dtype is None:
             dtype = "float32" if not cuda else "bfloat16" if torch.cuda.get_device_capability() >= (8, 0) else "float16"
         memory = {"gpu_memory_utilization": gpu_memory_utilization} if cuda else {}
