@@ -168,6 +168,16 @@ class HindsightConfig:
 
 
 @dataclass
+class RolloutsConfig:
+    """What generates GRPO's completions: TRL's own (transformers, or ``trainer.use_vllm``) or l1lite's vLLM engine."""
+
+    engine: str = "transformers"  # transformers | vllm (in this process, the adapter synced as a LoRA folder)
+    sync_every: int = 1  # vllm: optimizer steps between adapter saves (the rollouts in between use the last one)
+    kv_cache_gib: float = 1.0  # vllm on the CPU: KV cache reserved, GiB
+    gpu_memory_utilization: float = 0.3  # vllm on a GPU: its share of the card
+
+
+@dataclass
 class LoggingConfig:
     """Where training metrics go."""
 
@@ -187,6 +197,7 @@ class TrainConfig:
     reward: RewardConfig = field(default_factory=RewardConfig)
     curriculum: CurriculumConfig = field(default_factory=CurriculumConfig)
     hindsight: HindsightConfig = field(default_factory=HindsightConfig)
+    rollouts: RolloutsConfig = field(default_factory=RolloutsConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
     trainer: dict[str, Any] = field(default_factory=dict)  # any GRPOConfig field, validated by TRL
 

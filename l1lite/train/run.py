@@ -37,6 +37,7 @@ from l1lite.train.curriculum import STATE_FILE, Curriculum, load_curriculum_stat
 from l1lite.train.hindsight import check_hindsight
 from l1lite.train.plan import check_plan
 from l1lite.train.rewards import check_reward
+from l1lite.train.rollouts import check_rollouts
 
 log = logging.getLogger(__name__)
 TRAINER_STATE = "trainer_state.json"  # written by the HF Trainer in each checkpoint
@@ -101,7 +102,10 @@ def check_vllm(args: Any, cuda: bool) -> None:
     if not args.use_vllm:
         return
     if not cuda:
-        raise ConfigError("trainer.use_vllm needs a CUDA GPU: vLLM does not generate on CPU")
+        raise ConfigError(
+            "trainer.use_vllm needs a CUDA GPU: vLLM does not generate on CPU through TRL's weight sync "
+            "(rollouts.engine=vllm does, with the adapter as a LoRA folder)"
+        )
     if args.vllm_mode not in ("colocate", "server"):
         raise ConfigError(f"trainer.vllm_mode must be 'colocate' or 'server', got '{args.vllm_mode}'")
     if importlib.util.find_spec("vllm") is None:
@@ -146,6 +150,7 @@ def check_train_config(
     if cfg.hindsight.problems and args.world_size > 1:
         raise ConfigError(f"the hindsight start runs in one process, not {args.world_size}: train it alone first")
     prompts_per_step(args)
+    check_rollouts(cfg.rollouts, args)
     check_vllm(args, cuda)
     check_plan(cfg, backend, gpu=gpu, force=force, show=show_plan and args.process_index == 0)
     check_sources(cfg)
@@ -285,6 +290,7 @@ def train(
             args=args,
             train_dataset=schedule_dataset(problems, curriculum, cfg.prompt, args.max_steps * per_step, args.seed),
             callbacks=[CurriculumCallback(curriculum), *(callbacks or [])],
+            rollout_func=vllm_rollouts(cfg, args, model),
         )
         result = trainer.train(resume_from_checkpoint=checkpoint)
         trainer.save_model(str(adapter_dir))  # the adapter and tokenizer, gathered from every rank, by the main
@@ -331,6 +337,24 @@ def hindsight_start(
     figures = hindsight.run(model, tokenizer, problems, cfg.hindsight, cfg.prompt, cfg.reward, out, args, sampling)
     record.write_text(json.dumps(figures, indent=2) + "\n")
     return figures
+
+
+def vllm_rollouts(cfg: TrainConfig, args: Any, model: Any) -> Any:
+    """The vLLM ``rollout_func`` for the PEFT ``model`` when ``rollouts.engine`` is vllm, else None.
+
+    See :mod:`l1lite.train.rollouts`. Built before the trainer, whose seeding then comes after vLLM's (an
+    in-process engine seeds the process).
+    """
+    if cfg.rollouts.engine != "vllm":
+        return None
+    from l1lite.train.rollouts import VllmRollouts
+
+    lora = model.peft_config[model.active_adapter]  # model.adapter may have another rank than the lora section
+    rank = max([lora.r, *(lora.rank_pattern or {}).values()])
+    length = args.max_completion_length and cfg.data.max_prompt_tokens + args.max_completion_length
+    return VllmRollouts(
+        resolve_model(cfg.model.name), cfg.output_dir, cfg.rollouts, rank, max_model_len=length, seed=args.seed
+    )
 
 
 def record_provenance(adapter_dir: Path, base: str) -> None:
