@@ -263,3 +263,119 @@ def test_missing_dataset_is_found_before_the_model_loads(work, l1lite, tiny_mode
     )
     refused(proc, "train", "dataset 'someone/no-such-set' not found locally and the hub is unreachable")
     assert checksums(work) == before
+
+
+# --- round two (#44): flags that deleted what they were not given, silent wrong results, tracebacks ---
+
+RUNNER = r"""
+import contextlib, io, json, logging, sys, traceback
+from l1lite.cli import main
+done = []
+for argv in json.loads(sys.stdin.read()):
+    logging.root.handlers.clear()  # a command's logging.basicConfig wrote to the stderr of the one before
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+        try:
+            code = main(argv)
+        except SystemExit as e:
+            code = e.code
+        except BaseException:
+            code = 1
+            err.write("Traceback\n" + traceback.format_exc())
+    done.append({"returncode": code, "stderr": err.getvalue()})
+print(json.dumps(done))
+"""
+
+
+@pytest.fixture
+def l1lite_many(work, tmp_path, free_port):
+    """``l1lite_many(*argvs)``: run several ``l1lite`` command lines in one process in ``work`` (one import of
+    torch and TRL for all); each one's (returncode, stderr), as ``l1lite`` gives them."""
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "HF_ENDPOINT": f"http://127.0.0.1:{free_port()}",
+        "HF_HOME": str(tmp_path / "hf"),
+    }
+    env.pop("HF_HUB_OFFLINE", None)
+
+    def run(*argvs: list) -> list[subprocess.CompletedProcess]:
+        text = json.dumps([[str(a) for a in argv] for argv in argvs])
+        proc = subprocess.run(
+            [sys.executable, "-c", RUNNER], cwd=work, env=env, input=text, capture_output=True, text=True, timeout=600
+        )
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        results = json.loads(proc.stdout.strip().splitlines()[-1])
+        return [subprocess.CompletedProcess(argv, r["returncode"], "", r["stderr"]) for argv, r in zip(argvs, results)]
+
+    return run
+
+
+def test_force_replaces_only_an_output_of_its_own(work, l1lite_many):
+    from test_evaluate import write_run
+
+    for name in ("A", "B"):
+        write_run(work / "runs" / name, ["p1", "p2"], [16, 32], ["prompt"])
+    (work / "plots").mkdir()
+    (work / "plots" / "mine.txt").write_text("not a plot\n")
+    (work / "notes.txt").write_text("a file\n")
+    (work / "models" / "other").mkdir(parents=True)
+    (work / "models" / "other" / "weights.bin").write_bytes(b"\0" * 8)
+    before = checksums(work)
+    preview = ["curriculum", "preview", "--config", "demo-cpu", "--buckets", "1", "--force"]
+    cases = [
+        (["eval", "compare", "--force", "--out", "runs/A", "runs/A", "runs/B"], "eval", "--out runs/A holds the eval"),
+        (["eval", "compare", "--force", "--out", "runs", "runs/A", "runs/B"], "eval", "--out runs holds the eval"),
+        (["eval", "compare", "--force", "--out", "notes.txt", "runs/A", "runs/B"], "eval", "notes.txt is a file"),
+        (["eval", "compare", "--force", "--out", "plots", "runs/A", "runs/B"], "eval", "plots holds mine.txt"),
+        ([*preview, "--png", "plots"], "curriculum", "--png plots is a folder; it must be a file"),
+        (["tiny-model", "notes.txt", "--force"], "tiny-model", "notes.txt is a file; --force replaces a folder"),
+        (["tiny-model", "models/other", "--force"], "tiny-model", "holds weights.bin, which l1lite does not write"),
+    ]
+    for proc, (argv, command, needle) in zip(l1lite_many(*[c[0] for c in cases]), cases):
+        refused(proc, command, needle)
+    assert checksums(work) == before
+
+
+def test_export_name_is_a_file_name(work, l1lite_many, tiny_model_dir):
+    (work / "notes.txt").write_text("a file\n")
+    before = checksums(work)
+    export = ["export", "--base", tiny_model_dir, "--no-verify"]
+    procs = l1lite_many(
+        [*export, "--out", "out", "--name", "../../escape"],
+        [*export, "--out", "notes.txt"],
+        [*export, "--out", "notes.txt/sub"],
+    )
+    refused(procs[0], "export", "--name '../../escape' must be a file name")
+    refused(procs[1], "export", "--out notes.txt is a file; it must be a folder")
+    refused(procs[2], "export", "--out notes.txt/sub: ")
+    assert checksums(work) == before and not (work / "out").exists()
+
+
+def test_train_ranges_outputs_and_yaml_are_checked_before_the_model(work, l1lite_many):
+    (work / "notes.txt").write_text("a file\n")
+    (work / "twice.yaml").write_text("model:\n  name: l1lite:tiny\nlora:\n  r: 4\n  r: 8\n")
+    before = checksums(work)
+    train = ["train", "--config", "demo-cpu", "--set", "output_dir=runs/new"]
+    cases = [
+        ("lora.r=0", "lora.r must be between 1 and 1024, got 0"),
+        ("lora.r=1000000000", "lora.r must be between 1 and 1024, got 1000000000"),
+        ("lora.dropout=5", "lora.dropout must be in [0, 1), got 5.0"),
+        ("trainer.max_completion_length=0", "trainer.max_completion_length must be >= 1, got 0"),
+        ("trainer.temperature=-1", "trainer.temperature must be > 0"),
+        ("trainer.max_steps=-1", "trainer.max_steps must be >= 0"),
+        ("output_dir=", "output_dir is empty"),
+        ("output_dir=notes.txt", "output_dir notes.txt is a file; it must be a folder"),
+        ("output_dir=notes.txt/run", "output_dir notes.txt/run: "),
+    ]
+    argvs = [[*train, "--set", assignment] for assignment, _ in cases]
+    argvs.append(["train", "--config", "twice.yaml"])
+    # a warning, then the refusal of the model: nothing loads
+    argvs.append([*train, "--set", "curriculum.hi=1000000000", "--set", "model.name=models/gone/tiny"])
+    procs = l1lite_many(*argvs)
+    for proc, (_, needle) in zip(procs, cases):
+        refused(proc, "train", needle)
+    refused(procs[-2], "train", "twice.yaml: invalid YAML (key 'r' given twice (lines 4 and 5))")
+    refused(procs[-1], "train", "model.name not found: models/gone/tiny")
+    assert "curriculum targets reach 1000000000 tokens, more than trainer.max_completion_length 48" in procs[-1].stderr
+    assert checksums(work) == before and not (work / "config.yaml").exists() and not (work / "runs" / "new").exists()

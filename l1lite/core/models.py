@@ -45,6 +45,23 @@ HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?$")  # "name" or 
 GGUF_MAGIC = b"GGUF"
 ADAPTER_DIR = "adapter"  # a training run's LoRA adapter: OUTPUT_DIR/adapter
 PROVENANCE = "l1lite_base.json"  # in an adapter folder: {"base_model": name, "fingerprint": hex}
+HF_MODEL_FILES = (  # what save_pretrained of a causal LM and its tokenizer writes: a folder --force may replace
+    "config.json",
+    "generation_config.json",
+    "model.safetensors",
+    "model-*-of-*.safetensors",
+    "model.safetensors.index.json",
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "added_tokens.json",
+    "chat_template.jinja",
+    "chat_template.json",
+    "vocab.json",
+    "merges.txt",
+    "tokenizer.model",
+)
+ANYTHING = ("*", "*/")  # a cache folder of l1lite's own: whatever is in it may be replaced
 FINGERPRINT_ROWS = 2  # rows (elements of a 1-D tensor) of each tensor's start and end that the fingerprint reads
 
 
@@ -146,6 +163,30 @@ def check_gguf(path: str | Path, what: str = "--model") -> None:
         raise ConfigError(f"{what} {path}: truncated GGUF ({size} bytes, its tensors need {end})")
 
 
+def check_provenance(base: str | Path, adapter: str | Path, base_dir: Path | None = None) -> None:
+    """Raise a one-line :class:`ConfigError` if ``adapter`` records (:data:`PROVENANCE`) base weights other than
+    ``base``'s (its folder ``base_dir``, default its local folder); nothing is checked without a record.
+
+    Export checks this before a merge; generate and eval before they load an adapter onto a base.
+    """
+    provenance = Path(adapter) / PROVENANCE
+    if not provenance.is_file():
+        return
+    base_dir = base_dir or local_dir(base)
+    if base_dir is None or not any(base_dir.glob("*.safetensors")):
+        return
+    try:
+        recorded = json.loads(provenance.read_text()).get("fingerprint")
+    except (ValueError, AttributeError):
+        raise ConfigError(f"{provenance}: not a JSON object (unreadable provenance)") from None
+    found = fingerprint(base_dir)
+    if recorded and recorded != found:
+        raise ConfigError(
+            f"adapter {adapter} was trained on other weights than base '{base}' has (same names and shapes; "
+            f"base fingerprint {found}, trained on {recorded}, see {PROVENANCE})"
+        )
+
+
 def fingerprint(model_dir: str | Path) -> str:
     """A hash of a model folder's weights: every tensor's name and shape and the values of its first and last rows.
 
@@ -182,7 +223,7 @@ def tiny_model() -> Path:
 
     folder = cache_dir() / "tiny"
     if not (folder / "config.json").is_file():
-        with atomic_path(folder, force=True) as tmp:
+        with atomic_path(folder, force=True, holds=ANYTHING) as tmp:
             build_tiny_model(tmp)
     return folder
 
@@ -229,7 +270,7 @@ def gguf_to_hf(path: Path) -> Path:
     model = AutoModelForCausalLM.from_config(AutoConfig.for_model(**config), dtype=torch.float32)
     model.load_state_dict(loaded.state_dict())
     model.generation_config = loaded.generation_config
-    with atomic_path(folder, force=True) as tmp:
+    with atomic_path(folder, force=True, holds=ANYTHING) as tmp:
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
     return folder
