@@ -493,3 +493,67 @@ def test_eval_endpoints_resumes_and_long_questions(work, l1lite, l1lite_many, ti
                     "--out", "runs/many")  # fmt: skip
         assert ok.returncode == 0, ok.stderr[-3000:]
         assert server.models == 4  # the 4 answered problems of data.jsonl
+
+
+def test_generate_and_eval_see_other_weights_as_export_does(work, l1lite_many, tiny_model_dir, adapter_dir):
+    from l1lite.core.tiny import build_tiny_model
+
+    base = build_tiny_model(work / tiny_model_dir.name, seed=1)  # the adapter's base name, other weights
+    adapter = work / "lora"
+    shutil.copytree(adapter_dir, adapter)
+    record_provenance(adapter, str(tiny_model_dir))  # trained on the seed-0 weights
+    before = checksums(work)
+    gen, ev = l1lite_many(
+        ["generate", "--model", base, "--adapter", adapter, "--prompt", QUESTION, "--max-tokens", "4"],
+        ["eval", "--model", base, "--adapter", adapter, "--budgets", "16", "--max-tokens", "32", "--out", "runs/ev"],
+    )
+    refused(gen, "generate", "was trained on other weights than base", PROVENANCE)
+    refused(ev, "eval", "was trained on other weights than base", PROVENANCE)
+    assert checksums(work) == before
+
+
+def test_resume_from_a_checkpoint_with_a_garbage_optimizer_state(work, l1lite, caplog):
+    from l1lite.train.run import last_checkpoint
+
+    run = work / "runs" / "r"
+    for step in (1, 2):
+        ckpt = run / f"checkpoint-{step}"
+        ckpt.mkdir(parents=True)
+        (ckpt / "curriculum.json").write_text("{}\n")
+        (ckpt / "trainer_state.json").write_text("{}\n")
+    (run / "checkpoint-2" / "optimizer.pt").write_bytes(b"not a torch.save archive" * 10)
+    assert last_checkpoint(run) == str(run / "checkpoint-1")  # skipped, as a corrupt adapter is
+    assert "skipping checkpoint-2: " in caplog.text and "optimizer.pt is truncated or corrupt" in caplog.text
+    before = checksums(work)
+    named = run / "checkpoint-2"
+    proc = l1lite("train", "--config", "demo-cpu", "--set", f"output_dir={run}", "--resume", named)
+    refused(proc, "train", f"--resume {named}: {named / 'optimizer.pt'} is truncated or corrupt")
+    assert checksums(work) == before
+
+
+def test_generate_reads_dev_stdin_as_a_file(work, l1lite, tiny_gguf):
+    proc = l1lite(
+        "generate", "--model", tiny_gguf, "--file", "/dev/stdin", "--max-tokens", "4", stdin="1 + 1?\n2 + 2?\n"
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stderr.count("[thinking ") == 2
+
+
+def test_serve_refuses_addresses_it_cannot_listen_on(work, l1lite_many, tiny_gguf):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        serve = ["serve", "--model", tiny_gguf]
+        procs = l1lite_many(
+            [*serve, "--port", "99999"],
+            [*serve, "--host", "999.1.1.1"],
+            [*serve, "--port", port],
+            [*serve, "--top-p", "5"],
+        )
+    refused(procs[0], "serve", "--port must be between 1 and 65535, got 99999")
+    refused(procs[1], "serve", "--host 999.1.1.1: not an address of this machine")
+    refused(procs[2], "serve", f"cannot listen on 127.0.0.1:{port}: Address already in use")
+    refused(procs[3], "serve", "--top-p must be in (0, 1], got 5.0")

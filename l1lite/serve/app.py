@@ -43,6 +43,7 @@ log = logging.getLogger(__name__)
 
 EFFORTS = ("low", "medium", "high")
 ROLES = ("system", "developer", "user", "assistant")
+MAX_HEADERS = 16 * 1024  # bytes of request headers, as h11 bounds headers that arrive in pieces
 # what a failing backend raises: the upstream's HTTP errors (ConfigError), a dropped connection, bad JSON
 BACKEND_ERRORS = (ConfigError, OSError, ValueError)
 
@@ -450,9 +451,27 @@ def _client(request: Request) -> str:
     return f"{request.client.host}:{request.client.port}" if request.client else "a client"
 
 
+class _HeaderLimit:
+    """ASGI middleware: HTTP 431 (JSON) for a request whose headers are over ``limit`` bytes.
+
+    h11 bounds only headers that arrive in pieces; headers that arrive whole in one read pass at any size.
+    """
+
+    def __init__(self, app: Any, limit: int = MAX_HEADERS) -> None:
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
+        if scope["type"] == "http" and sum(len(k) + len(v) + 4 for k, v in scope["headers"]) > self.limit:
+            error = ApiError(431, f"request headers over {self.limit} bytes", None, "headers_too_large")
+            await JSONResponse(error.body(), 431, headers={"Connection": "close"})(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
 def make_app(service: Service) -> FastAPI:
     """The endpoints: ``POST /v1/chat/completions``, ``GET /v1/models``, ``GET /health`` (and ``/openapi.json``)."""
     app = FastAPI(title="l1lite", summary="OpenAI-compatible chat with a thinking budget per request")
+    app.add_middleware(_HeaderLimit)
 
     async def authorized(authorization: str | None = Header(None)) -> None:
         service.check_key(authorization)
@@ -461,7 +480,8 @@ def make_app(service: Service) -> FastAPI:
 
     @app.exception_handler(ApiError)
     async def refused(request: Request, e: ApiError) -> JSONResponse:
-        return JSONResponse(e.body(), e.status)
+        close = {"Connection": "close"} if e.status == 408 else None  # the rest of a late body is not awaited
+        return JSONResponse(e.body(), e.status, headers=close)
 
     @app.exception_handler(HTTPException)
     async def no_route(request: Request, e: HTTPException) -> JSONResponse:
@@ -517,7 +537,8 @@ class _Protocol(H11Protocol):
 
     uvicorn times out only an idle kept-alive connection: a client that sends half its headers would hold the
     connection for ever. Here the headers must be whole ``header_timeout`` seconds after the connection opens
-    (or the previous answer ends), else the client gets HTTP 408 and the connection is closed; the body's deadline
+    (or the previous answer ends), else the client gets HTTP 408 (none if it sent nothing) and the connection is
+    closed; the body's deadline
     is :meth:`Service.read`'s. A request h11 refuses (malformed, headers over its 16 kB limit) gets a JSON error.
     """
 
@@ -537,6 +558,7 @@ class _Protocol(H11Protocol):
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
+        self._started = True
         super().data_received(data)
         if self.conn.their_state is not h11.IDLE:  # the request line and headers are in (or the request failed)
             self._disarm()
@@ -548,6 +570,7 @@ class _Protocol(H11Protocol):
 
     def _arm(self) -> None:
         self._disarm()
+        self._started = False  # no byte of the next request yet: an idle connection is closed without an answer
         self._deadline = self.loop.call_later(self.header_timeout, self._too_slow)
 
     def _disarm(self) -> None:
@@ -559,10 +582,15 @@ class _Protocol(H11Protocol):
         self._deadline = None
         if self.transport.is_closing() or self.conn.their_state is not h11.IDLE:
             return
+        if not self._started:
+            self.transport.close()
+            return
         message = f"the request headers did not arrive within {self.header_timeout:g} s"
         self._send_error(408, message, "request_timeout")
 
     def send_400_response(self, msg: str) -> None:
+        if self.transport.is_closing():  # more of the refused request arrived after the answer
+            return
         status = self.conn.status
         if status == 431:
             self._send_error(431, "request headers too large", "headers_too_large")
