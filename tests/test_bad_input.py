@@ -316,7 +316,7 @@ def l1lite_many(work, tmp_path, free_port):
     return run
 
 
-def test_force_replaces_only_an_output_of_its_own(work, l1lite_many):
+def test_force_replaces_only_an_output_of_its_own(work, l1lite_many, tiny_model_dir):
     from test_evaluate import write_run
 
     for name in ("A", "B"):
@@ -328,6 +328,7 @@ def test_force_replaces_only_an_output_of_its_own(work, l1lite_many):
     (work / "models" / "other" / "weights.bin").write_bytes(b"\0" * 8)
     before = checksums(work)
     preview = ["curriculum", "preview", "--config", "demo-cpu", "--buckets", "1", "--force"]
+    export = ["export", "--base", tiny_model_dir, "--no-verify"]
     cases = [
         (["eval", "compare", "--force", "--out", "runs/A", "runs/A", "runs/B"], "eval", "--out runs/A holds the eval"),
         (["eval", "compare", "--force", "--out", "runs", "runs/A", "runs/B"], "eval", "--out runs holds the eval"),
@@ -336,29 +337,23 @@ def test_force_replaces_only_an_output_of_its_own(work, l1lite_many):
         ([*preview, "--png", "plots"], "curriculum", "--png plots is a folder; it must be a file"),
         (["tiny-model", "notes.txt", "--force"], "tiny-model", "notes.txt is a file; --force replaces a folder"),
         (["tiny-model", "models/other", "--force"], "tiny-model", "holds weights.bin, which l1lite does not write"),
+        ([*export, "--out", "out", "--name", "../../escape"], "export", "--name '../../escape' must be a file name"),
+        ([*export, "--out", "notes.txt"], "export", "--out notes.txt is a file; it must be a folder"),
+        ([*export, "--out", "notes.txt/sub"], "export", "--out notes.txt/sub: "),
     ]
     for proc, (_, command, needle) in zip(l1lite_many(*[c[0] for c in cases]), cases, strict=True):
         refused(proc, command, needle)
     assert checksums(work) == before
 
 
-def test_export_name_is_a_file_name(work, l1lite_many, tiny_model_dir):
-    (work / "notes.txt").write_text("a file\n")
-    before = checksums(work)
-    export = ["export", "--base", tiny_model_dir, "--no-verify"]
-    procs = l1lite_many(
-        [*export, "--out", "out", "--name", "../../escape"],
-        [*export, "--out", "notes.txt"],
-        [*export, "--out", "notes.txt/sub"],
-    )
-    refused(procs[0], "export", "--name '../../escape' must be a file name")
-    refused(procs[1], "export", "--out notes.txt is a file; it must be a folder")
-    refused(procs[2], "export", "--out notes.txt/sub: ")
-    assert checksums(work) == before and not (work / "out").exists()
-
-
 def test_train_ranges_outputs_and_yaml_are_checked_before_the_model(work, l1lite_many):
     (work / "notes.txt").write_text("a file\n")
+    (work / "latin.jsonl").write_bytes(
+        b'{"question": "1 + 1?", "answer": "2"}\n{"question": "caf\xe9", "answer": "2"}\n'
+    )
+    run = _checkpoints(work / "runs" / "r")
+    named = run / "checkpoint-2"
+    resume = f"--resume {named}: {named / 'optimizer.pt'} is truncated or corrupt"
     (work / "twice.yaml").write_text("model:\n  name: l1lite:tiny\nlora:\n  r: 4\n  r: 8\n")
     before = checksums(work)
     train = ["train", "--config", "demo-cpu", "--set", "output_dir=runs/new"]
@@ -374,12 +369,22 @@ def test_train_ranges_outputs_and_yaml_are_checked_before_the_model(work, l1lite
         ("output_dir=notes.txt/run", "output_dir notes.txt/run: "),
     ]
     argvs = [[*train, "--set", assignment] for assignment, _ in cases]
+    others = [  # other commands that import TRL, in the same process
+        (["train", "--config", "demo-cpu", "--set", "data.dataset=latin.jsonl"], "train", "latin.jsonl:2: not valid"),
+        (["train", "--config", "demo-cpu", "--set", f"output_dir={run}", "--resume", named], "train", resume),
+        (["curriculum", "preview", "--config", "demo-cpu", "--png", "notes.txt/p.png"], "curriculum", "notes.txt is a"),
+        (["curriculum", "preview", "--config", "demo-cpu", "--steps", "1000000000"], "curriculum", "--steps must be"),
+        (["bench", "dial", "--seeds", ","], "bench", "--seeds: must be comma-separated integers, got ','"),
+    ]
+    argvs += [argv for argv, _, _ in others]
     argvs.append(["train", "--config", "twice.yaml"])
     # a warning, then the refusal of the model: nothing loads
     argvs.append([*train, "--set", "curriculum.hi=1000000000", "--set", "model.name=models/gone/tiny"])
     procs = l1lite_many(*argvs)
     for proc, (_, needle) in zip(procs[: len(cases)], cases, strict=True):
         refused(proc, "train", needle)
+    for proc, (_, command, needle) in zip(procs[len(cases) : -2], others, strict=True):
+        refused(proc, command, needle)
     refused(procs[-2], "train", "twice.yaml: invalid YAML (key 'r' given twice (lines 4 and 5))")
     refused(procs[-1], "train", "model.name not found: models/gone/tiny")
     assert "curriculum targets reach 1000000000 tokens, more than trainer.max_completion_length 48" in procs[-1].stderr
@@ -402,14 +407,10 @@ def test_data_and_paths_of_eval_generate_and_train_are_named(work, l1lite_many, 
         ([*ev, "--out", "runs/ev", "--dataset", "folder"], "eval", "cannot load dataset 'folder'"),
         ([*ev, "--out", "runs/ev", "--endpoint", "notaurl", "--tokenizer", tiny_gguf], "eval", "--endpoint 'notaurl'"),
         ([*ev, "--out", "runs/ev", "--concurrency", "0"], "eval", "eval.concurrency must be >= 1"),
-        (["train", "--config", "demo-cpu", "--set", "data.dataset=latin.jsonl"], "train", "latin.jsonl:2: not valid"),
         ([*gen, "--file", "latin.txt"], "generate", "latin.txt:2: not valid UTF-8 (byte 0xe9 at column 4)"),
         ([*gen, "--temperature", "-1", "--prompt", "hi"], "generate", "--temperature must be >= 0, got -1.0"),
         ([*gen, "--top-p", "5", "--prompt", "hi"], "generate", "--top-p must be in (0, 1], got 5.0"),
         ([*gen, "--prompt", ""], "generate", "--prompt is empty"),
-        (["curriculum", "preview", "--config", "demo-cpu", "--png", "notes.txt/p.png"], "curriculum", "notes.txt is a"),
-        (["curriculum", "preview", "--config", "demo-cpu", "--steps", "1000000000"], "curriculum", "--steps must be"),
-        (["bench", "dial", "--seeds", ","], "bench", "--seeds: must be comma-separated integers, got ','"),
     ]
     for proc, (_, command, needle) in zip(l1lite_many(*[c[0] for c in cases]), cases, strict=True):
         refused(proc, command, needle)
@@ -512,23 +513,24 @@ def test_generate_and_eval_see_other_weights_as_export_does(work, l1lite_many, t
     assert checksums(work) == before
 
 
-def test_resume_from_a_checkpoint_with_a_garbage_optimizer_state(work, l1lite, caplog):
-    from l1lite.train.run import last_checkpoint
-
-    run = work / "runs" / "r"
+def _checkpoints(run: Path) -> Path:
+    """A run folder with checkpoint-1 (whole) and checkpoint-2 whose optimizer.pt is garbage (no model needed)."""
     for step in (1, 2):
         ckpt = run / f"checkpoint-{step}"
         ckpt.mkdir(parents=True)
         (ckpt / "curriculum.json").write_text("{}\n")
         (ckpt / "trainer_state.json").write_text("{}\n")
     (run / "checkpoint-2" / "optimizer.pt").write_bytes(b"not a torch.save archive" * 10)
-    assert last_checkpoint(run) == str(run / "checkpoint-1")  # skipped, as a corrupt adapter is
+    return run
+
+
+def test_resume_skips_a_checkpoint_with_a_garbage_optimizer_state(tmp_path, caplog):
+    """As a corrupt adapter is skipped (the refusal of one named by --resume: the train test above)."""
+    from l1lite.train.run import last_checkpoint
+
+    run = _checkpoints(tmp_path / "run")
+    assert last_checkpoint(run) == str(run / "checkpoint-1")
     assert "skipping checkpoint-2: " in caplog.text and "optimizer.pt is truncated or corrupt" in caplog.text
-    before = checksums(work)
-    named = run / "checkpoint-2"
-    proc = l1lite("train", "--config", "demo-cpu", "--set", f"output_dir={run}", "--resume", named)
-    refused(proc, "train", f"--resume {named}: {named / 'optimizer.pt'} is truncated or corrupt")
-    assert checksums(work) == before
 
 
 def test_generate_reads_dev_stdin_as_a_file(work, l1lite, tiny_gguf):
