@@ -391,7 +391,7 @@ def test_train_ranges_outputs_and_yaml_are_checked_before_the_model(work, l1lite
     assert checksums(work) == before and not (work / "config.yaml").exists() and not (work / "runs" / "new").exists()
 
 
-def test_data_and_paths_of_eval_generate_and_train_are_named(work, l1lite_many, tiny_gguf):
+def test_data_and_paths_of_eval_and_generate_are_named(work, l1lite_many, tiny_gguf):
     (work / "notes.txt").write_text("a file\n")
     latin = b'{"question": "What is 1 + 1?", "answer": "2"}\n{"question": "caf\xe9", "answer": "2"}\n'
     (work / "latin.jsonl").write_bytes(latin)  # Latin-1, not UTF-8
