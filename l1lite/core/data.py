@@ -302,9 +302,10 @@ def load_problems(
         named = [str(numbers[i] if numbers else i + 1) for i in no_answer[:5]]
         more = f" and {len(no_answer) - 5} more" if len(no_answer) > 5 else ""
         log.warning(
-            "%s: skipped %d rows without a question or answer (%s%s %s%s)",
+            "%s: skipped %d row%s without a question or answer (%s%s %s%s)",
             where,
             len(no_answer),
+            "s" if len(no_answer) > 1 else "",
             kind,
             "s" if len(no_answer) > 1 else "",
             ", ".join(named),

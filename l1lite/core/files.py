@@ -21,6 +21,23 @@ from contextlib import contextmanager
 from pathlib import Path
 
 NO_ROOM = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)  # disk full, file size limit, quota
+HF_MODEL_FILES = (  # what save_pretrained of a causal LM and its tokenizer writes: a folder --force may replace
+    "config.json",
+    "generation_config.json",
+    "model.safetensors",
+    "model-*-of-*.safetensors",
+    "model.safetensors.index.json",
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "added_tokens.json",
+    "chat_template.jinja",
+    "chat_template.json",
+    "vocab.json",
+    "merges.txt",
+    "tokenizer.model",
+)
+ANYTHING = ("*", "*/")  # a cache folder of l1lite's own: whatever is in it may be replaced
 
 
 class OutputExistsError(FileExistsError):

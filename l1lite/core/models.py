@@ -29,7 +29,7 @@ import sys
 from pathlib import Path
 
 from l1lite.core.config import ConfigError
-from l1lite.core.files import atomic_path
+from l1lite.core.files import ANYTHING, atomic_path
 
 CACHE_ENV = "L1LITE_CACHE"
 BUILTIN_PREFIX = "l1lite:"
@@ -45,23 +45,6 @@ HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?$")  # "name" or 
 GGUF_MAGIC = b"GGUF"
 ADAPTER_DIR = "adapter"  # a training run's LoRA adapter: OUTPUT_DIR/adapter
 PROVENANCE = "l1lite_base.json"  # in an adapter folder: {"base_model": name, "fingerprint": hex}
-HF_MODEL_FILES = (  # what save_pretrained of a causal LM and its tokenizer writes: a folder --force may replace
-    "config.json",
-    "generation_config.json",
-    "model.safetensors",
-    "model-*-of-*.safetensors",
-    "model.safetensors.index.json",
-    "tokenizer.json",
-    "tokenizer_config.json",
-    "special_tokens_map.json",
-    "added_tokens.json",
-    "chat_template.jinja",
-    "chat_template.json",
-    "vocab.json",
-    "merges.txt",
-    "tokenizer.model",
-)
-ANYTHING = ("*", "*/")  # a cache folder of l1lite's own: whatever is in it may be replaced
 FINGERPRINT_ROWS = 2  # rows (elements of a 1-D tensor) of each tensor's start and end that the fingerprint reads
 
 

@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from l1lite.core.config import ConfigError
-from l1lite.core.files import atomic_path
-from l1lite.core.models import HF_MODEL_FILES, check_available, check_provenance, local_dir
+from l1lite.core.files import HF_MODEL_FILES, atomic_path
+from l1lite.core.models import check_available, check_provenance, local_dir
 from l1lite.export.gguf import safetensors_index
 
 MERGE_TARGETS = ("base16", "dequantized")
