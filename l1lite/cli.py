@@ -1,20 +1,37 @@
 """The ``l1lite`` command: a thin dispatcher to each stage's ``add_arguments`` / ``run``.
 
-Owns the command table, exit code 2 with a one-line message for a :class:`ConfigError`, an existing output or a
-flag argparse refuses (no usage block: ``--help`` shows it), and exit code 1 with one line for a write that found
-no room (disk full, file size limit). Imports a command's module only when that command runs (or shows its help);
-no module imports it.
+Owns the command table, exit code 2 with a one-line message for a :class:`ConfigError`, an existing or unusable
+output or a flag argparse refuses (no usage block: ``--help`` shows it), and exit code 1 with one line for a write
+that found no room (disk full, file size limit); and silences third-party notices that are not the user's business
+(bitsandbytes' failed CPU kernel download, printed on every import of TRL). Imports a command's module only when
+that command runs (or shows its help); no module imports it.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import logging
 import sys
 from typing import NoReturn
 
 from l1lite.core.config import ConfigError
-from l1lite.core.files import NoRoomError, OutputExistsError
+from l1lite.core.files import NoRoomError, OutputExistsError, OutputPathError
+
+
+class _Quiet(logging.Filter):
+    """Drops a logger's records whose message starts with ``start``."""
+
+    def __init__(self, start: str) -> None:
+        super().__init__()
+        self.start = start
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith(self.start)
+
+
+# logger -> the filter of a third-party notice it drops
+QUIET = {"bitsandbytes.backends.cpu.ops": _Quiet("Failed to load CPU gemm_4bit_forward from kernels-community")}
 
 # subcommand -> (module, one-line help); each module defines add_arguments(parser) and run(args) -> int
 COMMANDS = {
@@ -43,6 +60,8 @@ class Parser(argparse.ArgumentParser):
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``l1lite`` console script."""
     argv = sys.argv[1:] if argv is None else argv
+    for name, quiet in QUIET.items():
+        logging.getLogger(name).addFilter(quiet)  # once: a logger keeps one of each filter
     parser = Parser(prog="l1lite", description="Teach a reasoning model to obey a thinking budget.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     wanted = argv[0] if argv and argv[0] in COMMANDS else None
@@ -57,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     module = importlib.import_module(COMMANDS[args.command][0])
     try:
         return int(module.run(args) or 0)
-    except (ConfigError, OutputExistsError) as e:
+    except (ConfigError, OutputExistsError, OutputPathError) as e:
         print(f"l1lite {args.command}: error: {e}", file=sys.stderr)
         return 2
     except NoRoomError as e:

@@ -223,7 +223,7 @@ def test_cli_preview_table_and_plot(tmp_path, capsys):
     assert first[0] == "0-9" and 1000 <= int(first[1]) <= int(first[3]) <= 2000 and first[4] == "0%"
     assert second[0] == "10-19" and 100 <= int(second[1]) <= int(second[3]) <= 500 and second[4] == "100%"
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert main(["curriculum", "preview", "--config", str(config), "--png", str(png)]) == 1
+    assert main(["curriculum", "preview", "--config", str(config), "--png", str(png)]) == 2  # refused
     assert "targets.png exists (use --force to overwrite)" in capsys.readouterr().err
     code = main(["curriculum", "preview", "--config", str(config), "--set", "curriculum.scheduler=cosine"])
     assert code == 2 and "unknown curriculum.scheduler 'cosine'" in capsys.readouterr().err

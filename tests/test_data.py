@@ -46,7 +46,7 @@ def test_math_last_boxed_of_solution_and_rows_without_one_dropped(caplog):
     with caplog.at_level(logging.WARNING):
         rows = load("math.jsonl")
     assert [r["answer"] for r in rows] == ["4", "\\frac{1}{2}"]
-    assert "dropped 1 rows without a question or answer" in caplog.text
+    assert "math.jsonl: skipped 1 row without a question or answer (line 3)" in caplog.text
 
 
 def test_math500_answer_column_and_unique_id():

@@ -379,3 +379,68 @@ def test_disconnect_while_the_upstream_is_silent_frees_the_worker(stream, tiny_g
         freed = time.monotonic() - left
         print(f"stream={stream}: worker freed {freed:.2f} s after the client left")
         assert freed < 2 and health["client_gone"] == 1 and health["served"] == 1
+
+
+def _raw(port: int, data: bytes, wait: float = 10) -> tuple[int, dict, float]:
+    """Send ``data`` on a fresh connection and read the answer until the server closes it: (status, JSON body,
+    seconds until it answered)."""
+    import socket
+
+    start = time.monotonic()
+    with socket.create_connection(("127.0.0.1", port), timeout=wait) as sock:
+        sock.sendall(data)
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    return int(head.split()[1]), json.loads(body), time.monotonic() - start
+
+
+def test_abuse_gets_json_errors_and_timeouts(tiny_gguf, free_port, launch, tmp_path):
+    """Bad requests the openai client would not send: each an OpenAI-style JSON error; slow clients time out."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    cmd = [
+        sys.executable,
+        "-m",
+        "l1lite.cli",
+        "serve",
+        "--model",
+        str(tiny_gguf),
+        "--threads",
+        "1",
+        "--port",
+        str(port),
+    ]
+    cmd += ["--api-key", KEY, "--request-timeout", "1", "--max-budget", "5000"]
+    with launch(cmd, url + "/health", tmp_path / "serve.log"):
+        for header, status in (("test-key", 401), ("Basic test-key", 401), ("bearer test-key", 200)):
+            req = urllib.request.Request(url + "/v1/models", headers={"Authorization": header})
+            try:
+                code = urllib.request.urlopen(req, timeout=10).status
+            except urllib.error.HTTPError as e:
+                code = e.code
+                assert json.loads(e.read())["error"]["code"] == "invalid_api_key"
+            assert code == status, header
+        auth = f"Authorization: Bearer {KEY}\r\n"
+        status, body, took = _raw(port, b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n")  # headers cut short
+        assert status == 408 and body["error"]["code"] == "request_timeout" and took < 5
+        short = f"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n{auth}Content-Length: 100\r\n\r\n{{}}"
+        status, body, took = _raw(port, short.encode())  # a body shorter than its Content-Length
+        assert status == 408 and body["error"]["code"] == "request_timeout" and took < 5
+        huge = f"GET /v1/models HTTP/1.1\r\nHost: x\r\nX-Big: {'a' * 40000}\r\n\r\n"
+        status, body, _ = _raw(port, huge.encode())
+        assert status == 431 and body["error"]["code"] == "headers_too_large"
+        for method in ("PUT", "DELETE"):
+            head = f"{method} /v1/chat/completions HTTP/1.1\r\nHost: x\r\n{auth}Connection: close\r\n\r\n"
+            status, body, _ = _raw(port, head.encode())
+            assert status == 405 and body["error"]["code"] == "method_not_allowed"
+        for fields, param, code in [
+            ({"stream": "yes"}, "stream", "invalid_value"),
+            ({"stop": 5}, "stop", "invalid_value"),
+            ({"messages": [{"role": "user", "content": "\ud800"}]}, "messages[0]", "invalid_value"),
+            ({"thinking_budget": 5000, "max_tokens": 100}, None, "invalid_budget"),  # as the CLI's budget check
+        ]:
+            status, body = _post(url, json.dumps({"messages": QUESTION, **fields}).encode())
+            assert status == 400 and (body["error"]["param"], body["error"]["code"]) == (param, code), body
+        assert _served(url) == 0  # none reached the model

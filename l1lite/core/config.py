@@ -32,7 +32,23 @@ class ConfigError(ValueError):
 
 
 class _Loader(yaml.SafeLoader):
-    """YAML with 1.2 booleans and floats: ``save_strategy: no`` stays the string ``"no"``, ``1e-4`` is a float."""
+    """YAML with 1.2 booleans and floats: ``save_strategy: no`` stays the string ``"no"``, ``1e-4`` is a float.
+
+    A key given twice in one mapping is an error (PyYAML would keep the last silently).
+    """
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            line = key_node.start_mark.line + 1
+            if isinstance(key, typing.Hashable) and key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key '{key}' given twice (lines {seen[key]} and {line})", key_node.start_mark
+                )
+            if isinstance(key, typing.Hashable):
+                seen[key] = line
+        return super().construct_mapping(node, deep)
 
 
 _Loader.yaml_implicit_resolvers = {
@@ -52,9 +68,12 @@ _Loader.add_implicit_resolver(  # YAML 1.1 (PyYAML) wants a dot: 1e-4 would be t
 def int_list(text: str) -> list[int]:
     """An argparse ``type`` for a comma-separated list of integers (``--budgets 16,64``, ``--seeds 0,1``)."""
     try:
-        return [int(x) for x in text.split(",") if x.strip()]
+        values = [int(x) for x in text.split(",") if x.strip()]
     except ValueError:
-        raise argparse.ArgumentTypeError(f"must be comma-separated integers, got {text!r}") from None
+        values = []
+    if not values:
+        raise argparse.ArgumentTypeError(f"must be comma-separated integers, got {text!r}")
+    return values
 
 
 def parse_yaml(text: str) -> Any:
@@ -252,6 +271,7 @@ class ServeConfig:
     queue: int = 16  # requests that may wait for a worker; more get HTTP 503
     parallel: int = 4  # with upstream: requests passed on at once
     upstream_timeout: float = 600  # seconds of upstream silence before HTTP 502
+    request_timeout: float = 30  # seconds a client has to send a request's headers, and then its body (HTTP 408)
     # what a request that gives none gets; enforce applies only to requests with a budget
     budget: int | None = None
     mode: str = "exact"
@@ -336,7 +356,10 @@ def apply_override(data: dict[str, Any], assignment: str) -> None:
         node = node.setdefault(part, {})
         if not isinstance(node, dict):
             raise ConfigError(f"override '{assignment}': '{part}' is not a section")
-    node[parts[-1]] = parse_yaml(raw) if raw.strip() else ""
+    try:
+        node[parts[-1]] = parse_yaml(raw) if raw.strip() else ""
+    except yaml.YAMLError as e:
+        raise ConfigError(f"--set {assignment}: invalid YAML value ({str(e).splitlines()[0]})") from None
 
 
 def presets() -> dict[str, str]:

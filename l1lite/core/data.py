@@ -49,11 +49,19 @@ def _local_file(spec: str) -> Path:
     return path
 
 
-def _bad_json_line(path: Path) -> str | None:
-    """``PATH:N: ...`` for the first line of a JSON-lines file that is not a JSON object, else None."""
-    with path.open(encoding="utf-8", errors="replace") as f:
-        for n, line in enumerate(f, 1):
-            if not line.strip():
+TEXT_FORMATS = (".jsonl", ".json", ".csv")  # read as UTF-8 text: checked line by line first
+
+
+def _bad_line(path: Path) -> str | None:
+    """``PATH:N: ...`` for the first line of a text data file that is not UTF-8 or, in JSON lines, not a JSON
+    object; else None."""
+    with path.open("rb") as f:
+        for n, raw in enumerate(f, 1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as e:
+                return f"{path}:{n}: not valid UTF-8 (byte {raw[e.start]:#04x} at column {e.start + 1})"
+            if path.suffix.lower() != ".jsonl" or not line.strip():
                 continue
             try:
                 row = json.loads(line)
@@ -64,6 +72,14 @@ def _bad_json_line(path: Path) -> str | None:
     return None
 
 
+def _row_lines(path: Path) -> list[int] | None:
+    """The line number of each row of a JSON-lines file (blank lines hold none); None for other files."""
+    if path.suffix.lower() != ".jsonl":
+        return None
+    with path.open("rb") as f:
+        return [n for n, line in enumerate(f, 1) if line.strip()]
+
+
 def _is_local(spec: str) -> bool:
     return spec.startswith("l1lite:") or Path(spec).suffix.lower() in LOCAL_FORMATS or Path(spec).is_file()
 
@@ -72,13 +88,14 @@ def check_data(cfg: DataConfig) -> None:
     """Raise :class:`ConfigError` for a data section no load could use (preset, local file, limits).
 
     A local file must exist and not be empty; a JSON-lines file's lines are parsed, so a bad one is named by its
-    line number (datasets would give a character offset). Nothing is loaded.
+    line number (datasets would give a character offset), and a text file must be UTF-8 (named by its line).
+    Nothing is loaded.
     """
     if cfg.preset is not None and cfg.preset not in PRESETS:
         raise ConfigError(f"unknown data.preset '{cfg.preset}' (valid: {', '.join(PRESETS)})")
     if _is_local(cfg.dataset):
         path = _local_file(cfg.dataset)
-        if path.suffix.lower() == ".jsonl" and (bad := _bad_json_line(path)):
+        if path.suffix.lower() in TEXT_FORMATS and (bad := _bad_line(path)):
             raise ConfigError(bad)
     if cfg.limit is not None and cfg.limit < 1:
         raise ConfigError(f"data.limit must be >= 1 (or null for all problems), got {cfg.limit}")
@@ -105,8 +122,15 @@ def load_source(cfg: DataConfig) -> datasets.Dataset:
             raise ConfigError(f"{path}: cannot read as {fmt} ({str(e).splitlines()[0]})") from None
     try:
         return datasets.load_dataset(cfg.dataset, cfg.config_name, split=cfg.split)
-    except (ValueError, OSError, datasets.exceptions.DatasetNotFoundError) as e:
-        raise ConfigError(f"cannot load dataset '{cfg.dataset}': {str(e).splitlines()[0]}") from None
+    except (
+        ValueError,
+        OSError,
+        datasets.exceptions.DatasetNotFoundError,
+        datasets.exceptions.DatasetGenerationError,  # a local folder of files it cannot read (or of mixed columns)
+    ) as e:
+        cause = e.__cause__ if isinstance(e, datasets.exceptions.DatasetGenerationError) and e.__cause__ else e
+        reason = str(cause).splitlines()[0] if str(cause) else type(cause).__name__
+        raise ConfigError(f"cannot load dataset '{cfg.dataset}': {reason}") from None
 
 
 def guess_preset(spec: str, columns: list[str]) -> str:
@@ -186,6 +210,9 @@ def _extractor(preset: str, cfg: DataConfig, columns: list[str], where: str) -> 
         a_default = ("answer", "Answer", "answerKey") if preset in ("aime", "choice") else "answer"
         a_col = _require(columns, a_default, where)
 
+    def answered(extract: Extractor) -> Extractor:  # a missing or null question or answer: the row is dropped
+        return lambda row: (None, None) if row[q_col] is None or row[a_col] is None else extract(row)
+
     if preset == "choice":
         if "choices" not in columns:
             _require(columns, "A", where)
@@ -195,12 +222,12 @@ def _extractor(preset: str, cfg: DataConfig, columns: list[str], where: str) -> 
             lines = [f"{LETTERS[i]}. {opt}" for i, opt in enumerate(options)]
             return f"{row[q_col]}\n\n" + "\n".join(lines), _choice_letter(row[a_col], options, labels, where)
 
-        return choice
+        return answered(choice)
     if preset == "gsm8k":
-        return lambda row: (row[q_col], _gsm8k_answer(str(row[a_col])))
+        return answered(lambda row: (row[q_col], _gsm8k_answer(str(row[a_col]))))
     if preset in ("math", "math500") and a_col == "solution":
-        return lambda row: (row[q_col], extract_boxed(str(row[a_col])))
-    return lambda row: (row[q_col], None if row[a_col] is None else str(row[a_col]).strip())
+        return answered(lambda row: (row[q_col], extract_boxed(str(row[a_col]))))
+    return answered(lambda row: (row[q_col], str(row[a_col]).strip()))
 
 
 def _prompt_lengths(tokenizer, questions: list[str], budget: int, prompt_cfg: PromptConfig) -> list[int]:
@@ -246,7 +273,8 @@ def load_problems(
     budget = max_budget or CurriculumConfig().hi
 
     out: dict[str, list[str]] = {"id": [], "question": [], "answer": []}
-    no_answer = too_long = 0
+    no_answer: list[int] = []  # row numbers (from 0)
+    too_long = 0
     chunk = 512
     for begin in range(0, len(raw), chunk):
         rows = raw.select(range(begin, min(begin + chunk, len(raw)))).to_list()
@@ -254,7 +282,7 @@ def load_problems(
         for offset, row in enumerate(rows):
             question, answer = extract(row)
             if not question or not answer:
-                no_answer += 1
+                no_answer.append(begin + offset)
                 continue
             ident = str(row[id_col]) if id_col else f"{stem}-{begin + offset}"
             picked.append((ident, str(question), answer))
@@ -269,7 +297,20 @@ def load_problems(
         if cfg.limit is not None and len(out["id"]) >= cfg.limit:
             break
     if no_answer:
-        log.warning("%s: dropped %d rows without a question or answer", where, no_answer)
+        lines = _row_lines(_local_file(where)) if _is_local(where) else None
+        kind, numbers = ("line", lines) if lines and len(lines) > no_answer[-1] else ("row", None)
+        named = [str(numbers[i] if numbers else i + 1) for i in no_answer[:5]]
+        more = f" and {len(no_answer) - 5} more" if len(no_answer) > 5 else ""
+        log.warning(
+            "%s: skipped %d row%s without a question or answer (%s%s %s%s)",
+            where,
+            len(no_answer),
+            "s" if len(no_answer) > 1 else "",
+            kind,
+            "s" if len(no_answer) > 1 else "",
+            ", ".join(named),
+            more,
+        )
     if too_long:
         log.warning("%s: dropped %d prompts longer than %d tokens", where, too_long, cfg.max_prompt_tokens)
     if cfg.limit is not None:

@@ -29,7 +29,7 @@ import sys
 from pathlib import Path
 
 from l1lite.core.config import ConfigError
-from l1lite.core.files import atomic_path
+from l1lite.core.files import ANYTHING, atomic_path
 
 CACHE_ENV = "L1LITE_CACHE"
 BUILTIN_PREFIX = "l1lite:"
@@ -146,6 +146,30 @@ def check_gguf(path: str | Path, what: str = "--model") -> None:
         raise ConfigError(f"{what} {path}: truncated GGUF ({size} bytes, its tensors need {end})")
 
 
+def check_provenance(base: str | Path, adapter: str | Path, base_dir: Path | None = None) -> None:
+    """Raise a one-line :class:`ConfigError` if ``adapter`` records (:data:`PROVENANCE`) base weights other than
+    ``base``'s (its folder ``base_dir``, default its local folder); nothing is checked without a record.
+
+    Export checks this before a merge; generate and eval before they load an adapter onto a base.
+    """
+    provenance = Path(adapter) / PROVENANCE
+    if not provenance.is_file():
+        return
+    base_dir = base_dir or local_dir(base)
+    if base_dir is None or not any(base_dir.glob("*.safetensors")):
+        return
+    try:
+        recorded = json.loads(provenance.read_text()).get("fingerprint")
+    except (ValueError, AttributeError):
+        raise ConfigError(f"{provenance}: not a JSON object (unreadable provenance)") from None
+    found = fingerprint(base_dir)
+    if recorded and recorded != found:
+        raise ConfigError(
+            f"adapter {adapter} was trained on other weights than base '{base}' has (same names and shapes; "
+            f"base fingerprint {found}, trained on {recorded}, see {PROVENANCE})"
+        )
+
+
 def fingerprint(model_dir: str | Path) -> str:
     """A hash of a model folder's weights: every tensor's name and shape and the values of its first and last rows.
 
@@ -182,7 +206,7 @@ def tiny_model() -> Path:
 
     folder = cache_dir() / "tiny"
     if not (folder / "config.json").is_file():
-        with atomic_path(folder, force=True) as tmp:
+        with atomic_path(folder, force=True, holds=ANYTHING) as tmp:
             build_tiny_model(tmp)
     return folder
 
@@ -229,7 +253,7 @@ def gguf_to_hf(path: Path) -> Path:
     model = AutoModelForCausalLM.from_config(AutoConfig.for_model(**config), dtype=torch.float32)
     model.load_state_dict(loaded.state_dict())
     model.generation_config = loaded.generation_config
-    with atomic_path(folder, force=True) as tmp:
+    with atomic_path(folder, force=True, holds=ANYTHING) as tmp:
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
     return folder

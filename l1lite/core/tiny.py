@@ -149,9 +149,9 @@ def add_arguments(parser) -> None:
 
 def run(args) -> int:
     """CLI entry point: the folder is written whole or not at all, and an existing one only with ``--force``."""
-    from l1lite.core.files import atomic_path
+    from l1lite.core.files import HF_MODEL_FILES, atomic_path
 
-    with atomic_path(args.out, force=args.force) as tmp:
+    with atomic_path(args.out, force=args.force, holds=HF_MODEL_FILES) as tmp:
         build_tiny_model(tmp, seed=args.seed)
     print(f"tiny model written to {args.out}")
     return 0

@@ -39,6 +39,7 @@ import os
 import queue
 import statistics
 import time
+import urllib.parse
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -54,8 +55,8 @@ from l1lite.core.config import (
     from_dict,
     to_dict,
 )
-from l1lite.core.files import atomic_path
-from l1lite.eval.results import CONFIG, RESULTS, SUMMARY, Key, plan, read_results, row_key, select
+from l1lite.core.files import atomic_path, check_output
+from l1lite.eval.results import CONFIG, PROBLEMS, RESULTS, SUMMARY, Key, plan, read_results, row_key, select
 
 if TYPE_CHECKING:
     from l1lite.inference import Backend, Budget, GenerationResult, Sampling
@@ -77,6 +78,11 @@ def check_config(cfg: EvalConfig) -> None:
         raise ConfigError("eval needs a model (--model FILE.gguf or HF folder) or an --endpoint URL")
     if cfg.endpoint and not cfg.tokenizer:
         raise ConfigError("eval counts tokens locally: give --tokenizer (HF folder or .gguf) with --endpoint")
+    for url in endpoints(cfg):
+        parts = urllib.parse.urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ConfigError(f"--endpoint {url!r} is not an http:// or https:// URL")
+    check_output(cfg.out, "--out", folder=True)
     if not cfg.budgets or any(b <= 0 for b in cfg.budgets) or len(set(cfg.budgets)) != len(cfg.budgets):
         raise ConfigError(f"eval.budgets must be distinct positive integers, got {cfg.budgets}")
     bad = [s for s in cfg.strategies if s not in STRATEGIES]
@@ -108,6 +114,8 @@ def check_config(cfg: EvalConfig) -> None:
     room = f"eval.max_tokens {cfg.max_tokens}"
     for budget in sorted(cfg.budgets):  # an exact budget beyond max_tokens: refused; a max one: warned about
         check_room(Budget(budget, cfg.mode, max_tokens=cfg.max_tokens), cfg.max_tokens, room)
+        if cfg.model and cfg.model.endswith(".gguf") and not cfg.endpoint:  # llama.cpp's context holds it all
+            check_room(Budget(budget, cfg.mode, max_tokens=cfg.max_tokens), cfg.n_ctx, f"eval.n_ctx {cfg.n_ctx}")
     from l1lite.core.grading import check_grader
 
     check_grader(grader_of(cfg))
@@ -189,13 +197,23 @@ def _identity(cfg: EvalConfig) -> dict[str, Any]:
     return {k: v for k, v in flat.items() if k not in RESUMABLE}
 
 
-def _prepare_out(cfg: EvalConfig, force: bool) -> Path:
-    """Create the output folder; refuse to mix results of a different eval into it unless ``force``."""
+def problem_hashes(problems: list[dict[str, str]]) -> dict[str, str]:
+    """Each problem's id -> a hash of its question and answer (problems.json: a resume checks the data)."""
+    return {
+        p["id"]: hashlib.sha256(json.dumps([p["question"], p["answer"]]).encode()).hexdigest()[:16] for p in problems
+    }
+
+
+def _prepare_out(cfg: EvalConfig, force: bool, problems: list[dict[str, str]] | None = None) -> Path:
+    """Create the output folder; refuse to mix results of a different eval (or of other data) into it unless
+    ``force``. A folder without a single result row holds no work: a different eval starts there afresh."""
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     saved = out / CONFIG
+    if not force and not read_results(out / RESULTS):  # e.g. a run that failed before its first sample
+        force = saved.exists()
     if force:
-        for name in (RESULTS, CONFIG):
+        for name in (RESULTS, CONFIG, PROBLEMS):
             (out / name).unlink(missing_ok=True)
     elif saved.exists():
         old = _identity(from_dict(EvalConfig, json.loads(saved.read_text())))
@@ -209,6 +227,16 @@ def _prepare_out(cfg: EvalConfig, force: bool) -> Path:
             )
     elif (out / RESULTS).exists():
         raise ConfigError(f"{out / RESULTS} exists without {CONFIG}; use another --out or --force to start over")
+    if problems is not None:
+        hashes = problem_hashes(problems)
+        known = json.loads((out / PROBLEMS).read_text()) if (out / PROBLEMS).is_file() else {}
+        changed = next((i for i in hashes if i in known and known[i] != hashes[i]), None)
+        if changed is not None:
+            raise ConfigError(
+                f"{out} holds results of other data: problem {changed!r} of {cfg.data.dataset} has changed since; "
+                "use another --out or --force to start over"
+            )
+        (out / PROBLEMS).write_text(json.dumps({**known, **hashes}, indent=0) + "\n")
     saved.write_text(json.dumps(to_dict(cfg), indent=2) + "\n")
     return out
 
@@ -251,14 +279,19 @@ def _units(keys: list[Key], cfg: EvalConfig, size: int) -> list[Unit]:
     return units
 
 
-def _sample(backend, problem: dict[str, str], key: Key, cfg: EvalConfig) -> dict[str, Any]:
-    """Generate and grade one sample: its results.jsonl row."""
+def _sample(backend, problem: dict[str, str], key: Key, cfg: EvalConfig) -> dict[str, Any] | None:
+    """Generate and grade one sample: its results.jsonl row (None, with a warning, when its prompt does not fit)."""
     from l1lite.inference import generate
+    from l1lite.inference.types import PromptTooLong
 
     seed = sample_seed(cfg.seed, key)
     budget, prompt_cfg = _request(key, cfg)
     start = time.perf_counter()
-    res = generate(backend, problem["question"], budget, _sampling(cfg, seed), prompt_cfg=prompt_cfg)
+    try:
+        res = generate(backend, problem["question"], budget, _sampling(cfg, seed), prompt_cfg=prompt_cfg)
+    except PromptTooLong as e:
+        log.warning("problem %r (%s, budget %s) skipped: %s", key[0], key[1], key[2], e)
+        return None
     return _row(problem, key, seed, res, time.perf_counter() - start, cfg)
 
 
@@ -280,7 +313,8 @@ def _unit_rows(backend: Backend, by_id: dict[str, dict[str, str]], unit: Unit, c
     keys, batched = unit
     if batched:
         return _batch(backend, [by_id[k[0]] for k in keys], keys, cfg)
-    return [_sample(backend, by_id[keys[0][0]], keys[0], cfg)]
+    row = _sample(backend, by_id[keys[0][0]], keys[0], cfg)
+    return [] if row is None else [row]
 
 
 def _finished(
@@ -367,6 +401,10 @@ def evaluate(cfg: EvalConfig, force: bool = False, progress: bool = True) -> dic
         from l1lite.core.models import check_gguf
 
         check_gguf(cfg.model)  # before anything is written to cfg.out
+    if cfg.model and cfg.adapter and not cfg.endpoint:
+        from l1lite.core.models import check_provenance
+
+        check_provenance(cfg.model, cfg.adapter)  # an adapter trained on other weights (load_backend checks again)
     from l1lite.core.data import check_available, load_problems
     from l1lite.eval.report import write_report
 
@@ -378,7 +416,7 @@ def evaluate(cfg: EvalConfig, force: bool = False, progress: bool = True) -> dic
         dup = next(i for i in ids if ids.count(i) > 1)
         raise ConfigError(f"{cfg.data.dataset}: problem id {dup!r} is not unique; results are keyed by id")
     by_id = {p["id"]: p for p in problems}
-    out = _prepare_out(cfg, force)
+    out = _prepare_out(cfg, force, problems)
     keys = plan(ids, cfg.budgets, cfg.strategies, cfg.mode, cfg.samples)
     results = out / RESULTS
     done = {row_key(r) for r in read_results(results, repair=True)}
@@ -390,9 +428,10 @@ def evaluate(cfg: EvalConfig, force: bool = False, progress: bool = True) -> dic
         urls = endpoints(cfg) or [None]
         shared = cfg.backend == "vllm"  # one engine, its continuous batch fed by every worker
         workers = (cfg.concurrency if cfg.concurrency > 1 else VLLM_WORKERS) if shared else cfg.concurrency
+        workers = min(workers, len(pending))  # no more workers than samples
         backends: list[Backend] = []
-        try:  # one backend per worker (a tokenizer each), at least one per server
-            for i in range(1 if shared else max(workers, len(urls))):
+        try:  # one backend per worker (a tokenizer each), at least one per server; no more than there are samples
+            for i in range(1 if shared else min(max(workers, len(urls)), len(pending))):
                 backends.append(
                     load_backend(
                         cfg.model,

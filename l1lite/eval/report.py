@@ -10,7 +10,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from l1lite.core.files import atomic_path
+from l1lite.core.config import ConfigError
+from l1lite.core.files import atomic_path, check_output
 from l1lite.eval.results import Run, load_run
 
 PLOTS = {
@@ -32,6 +33,7 @@ COLUMNS = [  # (summary field, report.md header, format)
     ("truncated", "truncated", ".3f"),
 ]
 HIST_BINS = 20
+REPORT_FILES = ("report.md", "plots.json", *PLOTS.values())  # a comparison folder: what --force may replace
 
 
 def _series(runs: list[Run]) -> list[tuple[str, str, Run]]:
@@ -214,13 +216,20 @@ def write_report(runs: list[Run], out: str | Path, force: bool = False) -> None:
 
 
 def compare(folders: list[str], out: str | Path, force: bool = False) -> Path:
-    """One report and one set of plots for several eval folders side by side (labels: folder names)."""
+    """One report and one set of plots for several eval folders side by side (labels: folder names).
+
+    ``out`` may be none of ``folders`` nor a folder above one of them; with ``force`` it replaces only a comparison.
+    """
+    target = check_output(out, "--out", folder=True).resolve()
+    for folder in folders:
+        if target == Path(folder).resolve() or target in Path(folder).resolve().parents:
+            raise ConfigError(f"--out {out} holds the eval folder {folder}: write the comparison elsewhere")
     runs = [load_run(f) for f in folders]
     seen: dict[str, int] = {}
     for i, (label, summary, rows) in enumerate(runs):
         seen[label] = seen.get(label, 0) + 1
         if seen[label] > 1:
             runs[i] = (f"{label}#{seen[label]}", summary, rows)
-    with atomic_path(out, force) as tmp:
+    with atomic_path(out, force, holds=REPORT_FILES) as tmp:
         write_report(runs, tmp)
     return Path(out) / "report.md"

@@ -1,4 +1,5 @@
-"""The files of an eval folder: ``results.jsonl`` rows keyed by sample, ``summary.json``, ``config.json``.
+"""The files of an eval folder: ``results.jsonl`` rows keyed by sample, ``summary.json``, ``config.json`` and
+``problems.json`` (a hash of each problem, so that a resume knows the dataset is the same).
 
 Owns their names, the sample key, the plan of keys of a run and how rows are read back (a half-written
 last line is ignored or repaired). Read by ``l1lite.eval.engine`` (which writes them) and ``l1lite.eval.report``;
@@ -16,6 +17,7 @@ from l1lite.core.config import ConfigError
 RESULTS = "results.jsonl"
 SUMMARY = "summary.json"
 CONFIG = "config.json"
+PROBLEMS = "problems.json"
 
 Key = tuple[str, str, int | None, str, int]  # (problem id, strategy, budget, mode, sample index)
 Run = tuple[str, dict[str, Any], list[dict[str, Any]]]  # (label, summary.json, its results.jsonl rows)

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from l1lite.core.config import ConfigError
-from l1lite.core.files import atomic_path
+from l1lite.core.files import atomic_path, check_output
 from l1lite.core.models import ADAPTER_DIR, local_dir
 from l1lite.export.gguf import export_gguf, llama_cpp_convert, load_hf_config
 from l1lite.export.merge import check_adapter, merge_adapter
@@ -92,6 +92,9 @@ def export(
     bad = [q for q in quant if q not in QUANT_TYPES]
     if bad or not quant:
         raise ConfigError(f"unknown GGUF type '{bad[0] if bad else ''}' (choose from {', '.join(QUANT_TYPES)})")
+    if name is not None and (not name.strip() or name in (".", "..") or "/" in name or "\\" in name or "\0" in name):
+        raise ConfigError(f"--name {name!r} must be a file name (no folders): the GGUFs are NAME-TYPE.gguf in --out")
+    check_output(out, "--out", folder=True)
     if llama_cpp is None and (base_dir := local_dir(base)) is not None and (base_dir / "config.json").is_file():
         load_hf_config(base_dir)  # unsupported architecture: fail before any work
     out = Path(out)

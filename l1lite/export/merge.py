@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from l1lite.core.config import ConfigError
-from l1lite.core.files import atomic_path
-from l1lite.core.models import PROVENANCE, check_available, fingerprint, local_dir
+from l1lite.core.files import HF_MODEL_FILES, atomic_path
+from l1lite.core.models import check_available, check_provenance, local_dir
 from l1lite.export.gguf import safetensors_index
 
 MERGE_TARGETS = ("base16", "dequantized")
@@ -65,15 +65,7 @@ def check_adapter(base: str | Path, adapter: str | Path) -> None:
                 f"adapter {adapter}: lora_{ab} of '{module}' has shape {info['shape']}, "
                 f"which does not fit base weight {target}"
             )
-    provenance = adapter / PROVENANCE
-    if provenance.is_file():
-        recorded = json.loads(provenance.read_text()).get("fingerprint")
-        found = fingerprint(base_dir)
-        if recorded and recorded != found:
-            raise ConfigError(
-                f"adapter {adapter} was trained on other weights than base '{base}' has (same names and shapes; "
-                f"base fingerprint {found}, trained on {recorded}, see {PROVENANCE})"
-            )
+    check_provenance(base, adapter, base_dir)
 
 
 def _load_dequantized(base: str | Path) -> Any:
@@ -159,7 +151,7 @@ def merge_adapter(
     tokenizer = AutoTokenizer.from_pretrained(
         adapter if adapter and (Path(adapter) / "tokenizer.json").is_file() else base
     )
-    with atomic_path(out_dir, force) as tmp:
+    with atomic_path(out_dir, force, holds=HF_MODEL_FILES) as tmp:
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
     return Path(out_dir)

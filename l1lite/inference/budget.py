@@ -27,7 +27,7 @@ from l1lite.core.config import ConfigError, PromptConfig
 from l1lite.core.grading import extract_boxed
 from l1lite.core.r1 import THINK_CLOSE, split_thinking
 from l1lite.inference.base import Backend, Messages, OnText
-from l1lite.inference.types import Budget, GenerationResult, Sampling
+from l1lite.inference.types import Budget, GenerationResult, PromptTooLong, Sampling
 
 log = logging.getLogger(__name__)
 
@@ -202,7 +202,12 @@ def generate(
     prompt = backend.render(messages)
     if (n_ctx := backend.n_ctx()) is not None:
         used = backend.count_tokens(prompt)
-        check_room(budget, n_ctx - used, f"the context of {n_ctx} (--n-ctx) after a prompt of {used} tokens")
+        if used >= n_ctx:
+            raise PromptTooLong(f"prompt of {used} tokens does not fit the context of {n_ctx} (--n-ctx)")
+        try:
+            check_room(budget, n_ctx - used, f"the context of {n_ctx} (--n-ctx) after a prompt of {used} tokens")
+        except ConfigError as e:
+            raise PromptTooLong(str(e)) from None
     backend.reset()
     if budget.enforce == "none":
         done = backend.complete(prompt, budget.max_tokens, [], sampling, on_text)

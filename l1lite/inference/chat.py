@@ -17,6 +17,7 @@ from l1lite.inference.cli import (
     add_budget_arguments,
     backend_from_args,
     budget_from_args,
+    check_sampling,
     sampling_from_args,
     summary,
 )
@@ -70,6 +71,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """CLI entry point: read questions and /commands from stdin until /quit or end of input."""
     args = argparse.Namespace(**vars(args))  # the session's options: /commands change this copy
+    budget_from_args(args)  # the flags checked before the model loads
+    check_sampling(args.temperature, args.top_p)
     backend = backend_from_args(args)
     history: list[dict[str, str]] = []
     print(HELP)

@@ -79,17 +79,36 @@ def budget_from_args(args: argparse.Namespace | ServeConfig) -> Budget:
     return budget
 
 
+def check_sampling(temperature: float, top_p: float) -> None:
+    """Refuse a temperature below 0 or a top-p outside (0, 1], naming the flags (as eval and serve do)."""
+    if not temperature >= 0:
+        raise ConfigError(f"--temperature must be >= 0, got {temperature}")
+    if not 0 < top_p <= 1:
+        raise ConfigError(f"--top-p must be in (0, 1], got {top_p}")
+
+
 def sampling_from_args(args: argparse.Namespace, turn: int) -> Sampling:
     """The ``Sampling`` of the ``turn``-th generation (from 0): the seed is ``--seed`` + ``turn``."""
+    check_sampling(args.temperature, args.top_p)
     return Sampling(temperature=args.temperature, top_p=args.top_p, seed=args.seed + turn)
 
 
 def read_questions(path: str) -> list[str]:
-    """One question per line, or JSONL rows with a ``question`` or ``problem`` field."""
-    p = Path(path)
-    if not p.is_file():
+    """One question per line, or JSONL rows with a ``question`` or ``problem`` field; ``-`` (or ``/dev/stdin``, a
+    pipe) reads standard input."""
+    p = Path("/dev/stdin" if path == "-" else path)
+    if not p.exists():
         raise ConfigError(f"--file {path}: not found")
-    lines = [(i, line.strip()) for i, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1)]
+    if p.is_dir():
+        raise ConfigError(f"--file {path}: is a folder, not a file of questions")
+    data = sys.stdin.buffer.read() if path == "-" else p.read_bytes()
+    lines = []
+    for i, raw in enumerate(data.split(b"\n"), 1):
+        try:
+            lines.append((i, raw.decode("utf-8").strip()))
+        except UnicodeDecodeError as e:
+            bad = f"byte {raw[e.start]:#04x} at column {e.start + 1}"
+            raise ConfigError(f"{path}:{i}: not valid UTF-8 ({bad})") from None
     lines = [(i, line) for i, line in lines if line]
     if not (p.suffix == ".jsonl" or lines and lines[0][1].startswith("{")):
         return [line for _, line in lines]
@@ -100,9 +119,11 @@ def read_questions(path: str) -> list[str]:
         except json.JSONDecodeError:
             raise ConfigError(f"{path}:{i}: not a JSON object") from None
         question = row.get("question", row.get("problem")) if isinstance(row, dict) else None
-        if not isinstance(question, str):
+        if not isinstance(question, str) or not question.strip():
             raise ConfigError(f"{path}:{i}: no 'question' or 'problem' text field")
         questions.append(question)
+    if not questions:
+        raise ConfigError(f"--file {path}: no questions (the file is empty)")
     return questions
 
 
@@ -129,8 +150,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """CLI entry point."""
+    if args.prompt is not None and not args.prompt.strip():
+        raise ConfigError("--prompt is empty: give the question")
     questions = [args.prompt] if args.prompt is not None else read_questions(args.file)
     budget = budget_from_args(args)
+    check_sampling(args.temperature, args.top_p)
     backend = backend_from_args(args)
     stream_to = sys.stderr if args.json else sys.stdout
     try:

@@ -10,9 +10,8 @@ import bisect
 import codecs
 import os
 
-from l1lite.core.config import ConfigError
 from l1lite.inference.base import Backend, GGUFVocab, OnText, TextSink
-from l1lite.inference.types import Completion, Sampling
+from l1lite.inference.types import Completion, PromptTooLong, Sampling
 
 
 class LlamaCppBackend(Backend):
@@ -73,7 +72,7 @@ class LlamaCppBackend(Backend):
         ids = self._prompt_ids(prompt)
         room = self.llm.n_ctx() - len(ids)
         if room <= 0:
-            raise ConfigError(f"prompt of {len(ids)} tokens does not fit the context of {self.llm.n_ctx()} (--n-ctx)")
+            raise PromptTooLong(f"prompt of {len(ids)} tokens does not fit the context of {self.llm.n_ctx()} (--n-ctx)")
         max_tokens = min(max_tokens, room)
         processors = None
         if sampling.logit_bias:

@@ -9,7 +9,7 @@ import logging
 from pathlib import Path
 
 from l1lite.core.config import ConfigError
-from l1lite.core.models import BUILTIN_PREFIX, check_gguf, resolve_model
+from l1lite.core.models import BUILTIN_PREFIX, check_gguf, check_provenance, resolve_model
 from l1lite.inference.base import Backend, load_vocab
 from l1lite.inference.hf import TransformersBackend
 from l1lite.inference.llama_cpp import LlamaCppBackend
@@ -75,6 +75,8 @@ def load_backend(
         raise ConfigError(f"--model {model}: neither a .gguf file nor an HF model folder (no config.json)")
     if adapter and not (Path(adapter) / "adapter_config.json").is_file():
         raise ConfigError(f"--adapter {adapter}: not a PEFT adapter folder (no adapter_config.json)")
+    if adapter:
+        check_provenance(model, adapter, path)  # as export does: the weights it was trained on
     if backend == "vllm":
         return VLLMBackend(str(path), adapter=adapter, seed=seed, n_ctx=n_ctx)
     return TransformersBackend(str(path), adapter=adapter, seed=seed)

@@ -13,6 +13,7 @@ budget algorithm or the CLI.
 from __future__ import annotations
 
 import contextlib
+import json
 import socket
 import threading
 from collections.abc import Iterator
@@ -70,6 +71,26 @@ class Abort:
                 self._shut_all()
 
 
+def _json(body: bytes, url: str) -> dict:
+    """A JSON object the server sent; a ``ConfigError`` naming the server for anything else."""
+    try:
+        value = json.loads(body)
+    except ValueError:
+        start = body[:120].decode("utf-8", errors="replace").strip().replace("\n", " ")
+        raise ConfigError(f"{url}: the server did not answer with JSON (it sent {start!r})") from None
+    if not isinstance(value, dict):
+        raise ConfigError(f"{url}: the server answered {type(value).__name__} JSON, not an object")
+    return value
+
+
+def _first_choice(event: dict, url: str) -> dict:
+    """``event["choices"][0]``; a ``ConfigError`` naming the server when the answer has none."""
+    choices = event.get("choices")
+    if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
+        raise ConfigError(f"{url}: the answer has no choices (not an OpenAI-compatible completion: {event!r:.120})")
+    return choices[0]
+
+
 class _Endpoint(Backend):
     """What both OpenAI-compatible backends share: the ``/v1`` URL, the served model, requests, payloads."""
 
@@ -92,14 +113,14 @@ class _Endpoint(Backend):
         try:
             if not (payload or {}).get("stream"):
                 resp = self.http.request("POST" if payload else "GET", url, json=payload, extensions=extensions)
-                yield self._checked(resp, url).json()
+                yield _json(self._checked(resp, url).read(), url)
                 return
             with self.http.sse(url, method="POST", json=payload, extensions=extensions) as events:
                 self._checked(events.response, url)
                 for event in events:
                     if event.data == "[DONE]":
                         return
-                    yield event.json()
+                    yield _json(event.data.encode(), url)
             raise ConfigError(f"{url}: the stream ended without [DONE] (the server failed mid-stream)")
         except httpx2.TimeoutException:
             raise ConfigError(f"{url}: no answer within {self.timeout:g} s (the server hangs)") from None
@@ -183,7 +204,7 @@ class OpenAIBackend(_Endpoint):
         with contextlib.closing(self._request("/completions", payload)) as events:  # closed when on_text raises
             for event in events:
                 tokens = (event.get("usage") or {}).get("completion_tokens", tokens)
-                choice = event["choices"][0]
+                choice = _first_choice(event, self.base + "/completions")
                 sink.add(choice.get("text") or "")
                 finish = choice.get("finish_reason") or finish
         return Completion(sink.close(), self._finish("/completions", finish), tokens)
@@ -208,7 +229,7 @@ class OpenAIChatBackend(_Endpoint):
                 tokens = (event.get("usage") or {}).get("completion_tokens", tokens)
                 if not event.get("choices"):
                     continue
-                choice = event["choices"][0]
+                choice = _first_choice(event, self.base + "/chat/completions")
                 part = choice.get("delta") or choice.get("message") or {}
                 thought = part.get("reasoning_content") or part.get("reasoning") or ""
                 reasoning = reasoning or bool(thought)

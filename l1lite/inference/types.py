@@ -13,6 +13,12 @@ from l1lite.core import prompts
 from l1lite.core.config import ConfigError
 
 ENFORCE = ("none", "cap", "forcing")
+
+
+class PromptTooLong(ConfigError):
+    """A prompt that leaves no room in the context for what its budget asks (a fault of this one question)."""
+
+
 WAIT_TEXT = "Wait"
 CAP_MESSAGE_EXAMPLE = (
     "\n\nConsidering the limited time, I have to give the solution based on the thinking directly now.\n"

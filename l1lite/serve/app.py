@@ -11,7 +11,9 @@ l1lite.core and l1lite.inference; nothing imports this module but ``l1lite.serve
 
 from __future__ import annotations
 
+import asyncio
 import hmac
+import http
 import json
 import logging
 import math
@@ -22,16 +24,18 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import anyio
+import h11
 from fastapi import APIRouter, Depends, FastAPI, Header, Request
 from fastapi.responses import JSONResponse, Response
 from sse_starlette import EventSourceResponse
 from starlette.exceptions import HTTPException
+from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from l1lite.core import prompts
 from l1lite.core.config import ConfigError, PromptConfig, ServeConfig
 from l1lite.core.r1 import THINK_CLOSE, THINK_OPEN
 from l1lite.inference.base import Backend, Messages
-from l1lite.inference.budget import generate
+from l1lite.inference.budget import check_room, generate
 from l1lite.inference.openai import Abort
 from l1lite.inference.types import ENFORCE, Budget, GenerationResult, Sampling
 
@@ -39,6 +43,7 @@ log = logging.getLogger(__name__)
 
 EFFORTS = ("low", "medium", "high")
 ROLES = ("system", "developer", "user", "assistant")
+MAX_HEADERS = 16 * 1024  # bytes of request headers, as h11 bounds headers that arrive in pieces
 # what a failing backend raises: the upstream's HTTP errors (ConfigError), a dropped connection, bad JSON
 BACKEND_ERRORS = (ConfigError, OSError, ValueError)
 
@@ -85,11 +90,15 @@ class ChatRequest:
 
 def _text(content: Any, where: str) -> str:
     """A message's content: a string, or OpenAI's list of ``{"type": "text", "text": ...}`` parts."""
-    if isinstance(content, str):
-        return content
     if isinstance(content, list) and all(isinstance(p, dict) and p.get("type") == "text" for p in content):
-        return "".join(str(p.get("text", "")) for p in content)
-    raise ApiError(400, f"{where}: content must be a string or a list of text parts", where)
+        content = "".join(str(p.get("text", "")) for p in content)
+    if not isinstance(content, str):
+        raise ApiError(400, f"{where}: content must be a string or a list of text parts", where)
+    try:
+        content.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ApiError(400, f"{where}: content is not valid Unicode (lone surrogate)", where, "invalid_value") from None
+    return content
 
 
 def _number(payload: dict, name: str, default: float, low: float, high: float) -> float:
@@ -194,11 +203,11 @@ class Service:
         return {"object": "list", "data": [{"id": self.name, "object": "model", "created": 0, "owned_by": "l1lite"}]}
 
     def check_key(self, header: str | None) -> None:
-        """HTTP 401 unless ``header`` is ``Bearer <api key>`` (or the server has no key)."""
+        """HTTP 401 unless ``header`` is ``Bearer <api key>`` (the scheme in any case; or the server has no key)."""
         if self.cfg.api_key is None:
             return
-        given = (header or "").removeprefix("Bearer ").strip()
-        if not header or not hmac.compare_digest(given.encode(), self.cfg.api_key.encode()):
+        scheme, _, given = (header or "").strip().partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), self.cfg.api_key.encode()):
             raise ApiError(401, "invalid or missing API key (Authorization: Bearer <key>)", None, "invalid_api_key")
 
     async def read(self, request: Request) -> ChatRequest:
@@ -209,7 +218,13 @@ class Service:
         if int(length) > self.cfg.max_body:
             raise ApiError(413, f"request body over {self.cfg.max_body} bytes", None, "request_too_large")
         try:
-            payload = json.loads(await request.body())
+            with anyio.fail_after(self.cfg.request_timeout):
+                body = await request.body()
+        except TimeoutError:
+            message = f"the request body did not arrive within {self.cfg.request_timeout:g} s"
+            raise ApiError(408, message, None, "request_timeout") from None
+        try:
+            payload = json.loads(body)
         except (ValueError, UnicodeDecodeError) as e:
             raise ApiError(400, f"malformed JSON: {e}", None, "invalid_json") from None
         return self.parse(payload)
@@ -231,6 +246,17 @@ class Service:
             raise ApiError(400, "the last message must be the user's", "messages")
         if payload.get("n", 1) != 1:
             raise ApiError(400, "only n=1 is supported", "n")
+        if payload.get("stream") is not None and not isinstance(payload["stream"], bool):
+            raise ApiError(400, f"stream must be true or false, got {payload['stream']!r}", "stream", "invalid_value")
+        stop = payload.get("stop")
+        if (
+            stop is not None
+            and not isinstance(stop, str)
+            and not (isinstance(stop, list) and all(isinstance(s, str) for s in stop))
+        ):
+            raise ApiError(400, f"stop must be a string or a list of strings, got {stop!r}", "stop", "invalid_value")
+        if stop:
+            raise ApiError(400, "stop sequences are not supported by this server", "stop", "unsupported_parameter")
         effort = _choice(payload, "reasoning_effort", tuple(self.efforts))
         n = _positive(payload, "thinking_budget", self.cfg.max_budget)
         n = _positive(payload, "thinking_budget_tokens", self.cfg.max_budget) if n is None else n
@@ -242,6 +268,7 @@ class Service:
         max_tokens = max_tokens or self.defaults.max_tokens
         try:
             budget = replace(self.defaults, budget=n, mode=mode, enforce=enforce, max_tokens=max_tokens)
+            check_room(budget, max_tokens, f"max_tokens {max_tokens}")  # as the CLI checks --max-tokens
         except ConfigError as e:
             raise ApiError(400, str(e).replace("--", ""), None, "invalid_budget") from None
         seed = payload.get("seed")
@@ -259,6 +286,8 @@ class Service:
             logit_bias=bias,
         )
         options = payload.get("stream_options") or {}
+        if not isinstance(options, dict):
+            raise ApiError(400, f"stream_options must be an object, got {options!r}", "stream_options")
         stream = payload.get("stream") is True
         include_usage = stream and isinstance(options, dict) and options.get("include_usage") is True
         return ChatRequest(turns[-1]["content"], turns[:-1], budget, sampling, stream, include_usage)
@@ -422,9 +451,27 @@ def _client(request: Request) -> str:
     return f"{request.client.host}:{request.client.port}" if request.client else "a client"
 
 
+class _HeaderLimit:
+    """ASGI middleware: HTTP 431 (JSON) for a request whose headers are over ``limit`` bytes.
+
+    h11 bounds only headers that arrive in pieces; headers that arrive whole in one read pass at any size.
+    """
+
+    def __init__(self, app: Any, limit: int = MAX_HEADERS) -> None:
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
+        if scope["type"] == "http" and sum(len(k) + len(v) + 4 for k, v in scope["headers"]) > self.limit:
+            error = ApiError(431, f"request headers over {self.limit} bytes", None, "headers_too_large")
+            await JSONResponse(error.body(), 431, headers={"Connection": "close"})(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
 def make_app(service: Service) -> FastAPI:
     """The endpoints: ``POST /v1/chat/completions``, ``GET /v1/models``, ``GET /health`` (and ``/openapi.json``)."""
     app = FastAPI(title="l1lite", summary="OpenAI-compatible chat with a thinking budget per request")
+    app.add_middleware(_HeaderLimit)
 
     async def authorized(authorization: str | None = Header(None)) -> None:
         service.check_key(authorization)
@@ -433,7 +480,8 @@ def make_app(service: Service) -> FastAPI:
 
     @app.exception_handler(ApiError)
     async def refused(request: Request, e: ApiError) -> JSONResponse:
-        return JSONResponse(e.body(), e.status)
+        close = {"Connection": "close"} if e.status == 408 else None  # the rest of a late body is not awaited
+        return JSONResponse(e.body(), e.status, headers=close)
 
     @app.exception_handler(HTTPException)
     async def no_route(request: Request, e: HTTPException) -> JSONResponse:
@@ -469,3 +517,97 @@ def make_app(service: Service) -> FastAPI:
 
     app.include_router(v1)
     return app
+
+
+class _Connection(h11.Connection):
+    """h11's server side, keeping the HTTP status its last protocol error suggests (431: headers too large)."""
+
+    status = 400
+
+    def next_event(self) -> Any:
+        try:
+            return super().next_event()
+        except h11.RemoteProtocolError as e:
+            self.status = e.error_status_hint
+            raise
+
+
+class _Protocol(H11Protocol):
+    """uvicorn's h11 protocol with a deadline for a request's headers, and OpenAI-style JSON for HTTP errors.
+
+    uvicorn times out only an idle kept-alive connection: a client that sends half its headers would hold the
+    connection for ever. Here the headers must be whole ``header_timeout`` seconds after the connection opens
+    (or the previous answer ends), else the client gets HTTP 408 (none if it sent nothing) and the connection is
+    closed; the body's deadline
+    is :meth:`Service.read`'s. A request h11 refuses (malformed, headers over its 16 kB limit) gets a JSON error.
+    """
+
+    header_timeout = 30.0
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.conn = _Connection(h11.SERVER, self.conn._max_incomplete_event_size)
+        self._deadline: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._arm()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        self._started = True
+        super().data_received(data)
+        if self.conn.their_state is not h11.IDLE:  # the request line and headers are in (or the request failed)
+            self._disarm()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        if not self.transport.is_closing():
+            self._arm()
+
+    def _arm(self) -> None:
+        self._disarm()
+        self._started = False  # no byte of the next request yet: an idle connection is closed without an answer
+        self._deadline = self.loop.call_later(self.header_timeout, self._too_slow)
+
+    def _disarm(self) -> None:
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
+
+    def _too_slow(self) -> None:
+        self._deadline = None
+        if self.transport.is_closing() or self.conn.their_state is not h11.IDLE:
+            return
+        if not self._started:
+            self.transport.close()
+            return
+        message = f"the request headers did not arrive within {self.header_timeout:g} s"
+        self._send_error(408, message, "request_timeout")
+
+    def send_400_response(self, msg: str) -> None:
+        if self.transport.is_closing():  # more of the refused request arrived after the answer
+            return
+        status = self.conn.status
+        if status == 431:
+            self._send_error(431, "request headers too large", "headers_too_large")
+        else:
+            self._send_error(status, "invalid HTTP request", "invalid_http")
+
+    def _send_error(self, status: int, message: str, code: str) -> None:
+        """Write an error answer straight to the socket and close the connection."""
+        body = json.dumps(ApiError(status, message, None, code).body()).encode()
+        head = (
+            f"HTTP/1.1 {status} {http.HTTPStatus(status).phrase}\r\ncontent-type: application/json\r\n"
+            f"content-length: {len(body)}\r\nconnection: close\r\n\r\n"
+        )
+        self.transport.write(head.encode() + body)
+        self.transport.close()
+
+
+def protocol(header_timeout: float) -> type[H11Protocol]:
+    """The uvicorn ``http`` protocol class of a server whose clients have ``header_timeout`` s to send headers."""
+    return type("Protocol", (_Protocol,), {"header_timeout": header_timeout})

@@ -73,6 +73,17 @@ def validate(cfg: CurriculumConfig) -> None:
             raise ConfigError(f"curriculum max ratio must be in [0, 1], got {ratio}")
 
 
+def highest_target(cfg: CurriculumConfig) -> int:
+    """The largest target the curriculum can draw (of a section :func:`validate` accepts)."""
+    if cfg.scheduler == "choice":
+        return max(cfg.choices)
+    if cfg.scheduler == "linear":
+        return max(cfg.start[1], cfg.end[1])
+    if cfg.scheduler == "staged":
+        return max(hi for _, _, hi in cfg.stages)
+    return cfg.hi
+
+
 class Curriculum:
     """Targets per slot for one training run; ``observe`` feeds the adaptive scheduler."""
 

@@ -51,6 +51,21 @@ def check_backend(requested: str) -> None:
         raise ConfigError(f"unknown model.backend '{requested}' (choose from {', '.join(BACKENDS)})")
 
 
+MAX_LORA_R = 1024  # far above any useful LoRA rank: a typo (r=1e9) would try to allocate hundreds of GB
+
+
+def check_lora(lora: LoraConfig) -> None:
+    """Raise :class:`ConfigError` for a LoRA shape PEFT would refuse, or fail on, after the model loads."""
+    if not 1 <= lora.r <= MAX_LORA_R:
+        raise ConfigError(f"lora.r must be between 1 and {MAX_LORA_R}, got {lora.r}")
+    if lora.alpha <= 0:
+        raise ConfigError(f"lora.alpha must be > 0, got {lora.alpha}")
+    if not 0 <= lora.dropout < 1:
+        raise ConfigError(f"lora.dropout must be in [0, 1), got {lora.dropout}")
+    if not lora.target_modules:
+        raise ConfigError("lora.target_modules must name at least one module")
+
+
 def choose(requested: str = "auto") -> tuple[str, str]:
     """Resolve ``requested`` to a loader name and the reason for it (imports Unsloth when it is a candidate)."""
     check_backend(requested)

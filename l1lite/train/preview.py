@@ -7,13 +7,15 @@ module imports it.
 
 from __future__ import annotations
 
-import sys
+from pathlib import Path
 
-from l1lite.core.config import TrainConfig, load_config
-from l1lite.core.files import OutputExistsError, atomic_path
+from l1lite.core.config import ConfigError, TrainConfig, load_config
+from l1lite.core.files import OutputExistsError, atomic_path, check_output
 from l1lite.train.curriculum import Curriculum
 from l1lite.train.run import grpo_args
 from l1lite.train.schedule import prompts_per_step
+
+MAX_STEPS = 100_000  # a preview draws every prompt of every step: beyond this it runs for minutes
 
 
 def add_arguments(parser) -> None:
@@ -50,21 +52,27 @@ def _plot(drawn: list[tuple[int, int, str]], out: str, force: bool) -> None:
 
 def run(args) -> int:
     """CLI entry point."""
+    if args.steps is not None and not 1 <= args.steps <= MAX_STEPS:
+        raise ConfigError(f"--steps must be between 1 and {MAX_STEPS}, got {args.steps}")
+    if args.buckets < 1:
+        raise ConfigError(f"--buckets must be >= 1, got {args.buckets}")
+    if args.png:
+        check_output(args.png, "--png", folder=False)
+        if not args.force and Path(args.png).exists():
+            raise OutputExistsError(f"{args.png} exists (use --force to overwrite)")
     cfg = load_config(TrainConfig, args.config, args.set)
     trainer = grpo_args(cfg, cuda=False)
     curriculum = Curriculum(cfg.curriculum, prompts_per_step(trainer))
     steps = args.steps or trainer.max_steps
     steps = steps if steps > 0 else 100
+    if steps > MAX_STEPS:
+        raise ConfigError(f"trainer.max_steps {steps}: give --steps (at most {MAX_STEPS}) to preview part of it")
     print(f"scheduler {cfg.curriculum.scheduler}, {curriculum.prompts_per_step} prompts/step, {steps} steps")
     print(f"{'steps':>13}  {'min':>6}  {'median':>7}  {'max':>6}  {'max-mode':>8}")
     for row in curriculum.preview(steps, args.buckets):
         span = "{}-{}".format(*row["steps"])
         print(f"{span:>13}  {row['min']:>6}  {row['median']:>7.0f}  {row['max']:>6}  {row['max_share']:>8.0%}")
     if args.png:
-        try:
-            _plot(curriculum.samples(steps), args.png, args.force)
-        except OutputExistsError as e:
-            print(f"l1lite curriculum: error: {e}", file=sys.stderr)
-            return 1
+        _plot(curriculum.samples(steps), args.png, args.force)
         print(f"plot written to {args.png}")
     return 0

@@ -15,12 +15,14 @@ from __future__ import annotations
 import json
 import logging
 import time
+import zipfile
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from l1lite.core.config import ConfigError, TrainConfig, check_type, to_dict
+from l1lite.core.files import check_output
 from l1lite.core.models import (
     ADAPTER_DIR,
     BUILTIN_PREFIX,
@@ -33,7 +35,7 @@ from l1lite.core.models import (
     resolve_model,
 )
 from l1lite.train import loaders as backends
-from l1lite.train.curriculum import STATE_FILE, Curriculum, load_curriculum_state, validate
+from l1lite.train.curriculum import STATE_FILE, Curriculum, highest_target, load_curriculum_state, validate
 from l1lite.train.hindsight import check_hindsight
 from l1lite.train.plan import check_plan
 from l1lite.train.rewards import check_reward
@@ -132,7 +134,9 @@ def check_train_config(
     from l1lite.core.data import check_data
 
     check_model_name(cfg.model.name)
+    check_output(cfg.output_dir, "output_dir", folder=True)
     backends.check_backend(cfg.model.backend)
+    backends.check_lora(cfg.lora)
     check_reward(cfg.reward)
     validate(cfg.curriculum)
     check_hindsight(cfg.hindsight)
@@ -145,6 +149,7 @@ def check_train_config(
 
     cuda = torch.cuda.is_available()
     args = grpo_args(cfg, cuda, bf16=backends.train_dtype() == "bfloat16")
+    check_trainer(cfg, args)
     if args.max_steps == 0 and not cfg.hindsight.problems:
         raise ConfigError("trainer.max_steps is 0 and hindsight.problems is 0: nothing to train")
     if cfg.hindsight.problems and args.world_size > 1:
@@ -155,6 +160,24 @@ def check_train_config(
     check_plan(cfg, backend, gpu=gpu, force=force, show=show_plan and args.process_index == 0)
     check_sources(cfg)
     return backend, why, args
+
+
+def check_trainer(cfg: TrainConfig, args: Any) -> None:
+    """Refuse trainer settings TRL accepts but that fail (or mean nothing here) once the model has loaded; warn
+    about curriculum targets no completion can reach."""
+    if args.max_steps < 0:
+        raise ConfigError(f"trainer.max_steps must be >= 0 (the curriculum plans every step), got {args.max_steps}")
+    if args.max_completion_length is None or args.max_completion_length < 1:
+        raise ConfigError(f"trainer.max_completion_length must be >= 1, got {args.max_completion_length}")
+    if not args.temperature > 0:
+        raise ConfigError(f"trainer.temperature must be > 0 (GRPO samples its completions), got {args.temperature}")
+    if (top := highest_target(cfg.curriculum)) > args.max_completion_length:
+        log.warning(
+            "curriculum targets reach %d tokens, more than trainer.max_completion_length %d: no completion can "
+            "meet them",
+            top,
+            args.max_completion_length,
+        )
 
 
 def check_sources(cfg: TrainConfig) -> None:
@@ -179,7 +202,9 @@ def checkpoint_problem(checkpoint: str | Path) -> str | None:
     """What makes ``checkpoint`` unusable for a resume (naming the file), or None when it is whole.
 
     ``curriculum.json`` is written last, so a kill mid-save leaves a checkpoint without it; the JSON files must
-    parse and every safetensors file (the adapter) must hold all the tensor data its header promises.
+    parse, every safetensors file (the adapter) must hold all the tensor data its header promises, and every
+    torch file (``optimizer.pt``, ``scheduler.pt``, ``rng_state.pth``, ``training_args.bin``) must be a whole zip
+    archive, as ``torch.save`` writes it (its central directory is at the end: a cut or garbage file has none).
     """
     from safetensors import safe_open
 
@@ -197,6 +222,12 @@ def checkpoint_problem(checkpoint: str | Path) -> str | None:
                 pass
         except Exception as e:  # safetensors raises its own SafetensorError (not an OSError) on a cut file
             return f"{weights} is truncated or corrupt ({str(e).splitlines()[0]})"
+    for state in sorted(p for pattern in ("*.pt", "*.pth", "*.bin") for p in folder.glob(pattern)):
+        try:
+            with zipfile.ZipFile(state) as archive:
+                archive.infolist()
+        except (OSError, zipfile.BadZipFile) as e:
+            return f"{state} is truncated or corrupt (not a torch.save archive: {str(e).splitlines()[0]})"
     return None
 
 
