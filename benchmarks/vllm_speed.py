@@ -9,7 +9,7 @@ process, the arms alternating, ``--runs`` runs each; the figure is the median:
 - ``hindsight``: the hindsight start's sampling (``hindsight.sample_seconds``) of ``--problems`` problems x 3
   styles, up to ``--completion`` tokens, transformers in batches of 16 against vLLM all at once; the vLLM engine's
   start is reported beside it.
-- ``eval``: ``l1lite eval`` samples per second over ``--limit`` problems x budgets 32,128 x strategies
+- ``eval``: ``l1lite eval`` samples per second over ``--limit`` problems x budgets 16,64 x strategies
   prompt,forcing x ``--samples`` samples (transformers ``--batch-size 16`` for prompt, forcing one at a time;
   ``--backend vllm`` every sample in flight), wall time of the whole command included.
 
@@ -84,7 +84,7 @@ def hindsight(args: argparse.Namespace, out: Path, engine: str) -> dict:
 def evaluate(args: argparse.Namespace, out: Path, engine: str) -> dict:
     """Samples per second of one ``l1lite eval`` command, start to end."""
     cmd = [sys.executable, "-m", "l1lite.cli", "eval", "--model", MODEL, "--dataset", "l1lite:math-small"]
-    cmd += ["--limit", str(args.limit), "--samples", str(args.samples), "--budgets", "32,128"]
+    cmd += ["--limit", str(args.limit), "--samples", str(args.samples), "--budgets", "16,64"]
     cmd += ["--strategies", "prompt,forcing", "--max-tokens", str(args.completion), "--no-progress", "--out", str(out)]
     cmd += ["--backend", "vllm"] if engine == "vllm" else ["--batch-size", "16"]
     start = time.perf_counter()
@@ -110,15 +110,16 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--only", choices=list(ARMS), action="append", help="measure only these (repeatable)")
     parser.add_argument("--steps", type=int, default=3)
-    parser.add_argument("--prompts", type=int, default=4)
+    parser.add_argument("--prompts", type=int, default=2)
     parser.add_argument("--generations", type=int, default=4)
-    parser.add_argument("--completion", type=int, default=128)
-    parser.add_argument("--problems", type=int, default=16)
-    parser.add_argument("--limit", type=int, default=8)
+    parser.add_argument("--completion", type=int, default=96)
+    parser.add_argument("--problems", type=int, default=12)
+    parser.add_argument("--limit", type=int, default=4)
     parser.add_argument("--samples", type=int, default=2)
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
-    report: dict = {"settings": {k: str(v) for k, v in vars(args).items()}, "runs": {}, "median": {}, "ratio": {}}
+    path = args.out / "vllm_speed.json"  # each measurement is kept as it finishes; a later --only adds to it
+    report = json.loads(path.read_text()) if path.is_file() else {"settings": {}, "runs": {}, "median": {}, "ratio": {}}
     for name in args.only or list(ARMS):
         measure, figure = ARMS[name]
         runs: dict[str, list[dict]] = {engine: [] for engine in ENGINES}
@@ -135,8 +136,9 @@ def main() -> None:
             else median["vllm"] / median["transformers"]
         )
         report["ratio"][name] = round(faster, 2)  # how many times faster vLLM is
+        report["settings"][name] = {k: str(v) for k, v in vars(args).items() if k not in ("only", "out")}
         print(name, "median", median, f"vLLM {faster:.2f}x", flush=True)
-    (args.out / "vllm_speed.json").write_text(json.dumps(report, indent=1) + "\n")
+        path.write_text(json.dumps(report, indent=1) + "\n")
 
 
 if __name__ == "__main__":

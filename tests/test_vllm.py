@@ -42,7 +42,7 @@ class CopyAdapters(TrainerCallback):
 @pytest.mark.parametrize(
     "settings, needle",
     [
-        ({"engine": "sglang"}, "rollouts.engine must be one of transformers | vllm, got 'sglang'"),
+        ({"engine": "sglang"}, "rollouts.engine must be one of auto | transformers | vllm, got 'sglang'"),
         ({"sync_every": 0}, "rollouts.sync_every must be >= 1, got 0"),
         ({"kv_cache_gib": 0}, "rollouts.kv_cache_gib must be > 0"),
         ({"gpu_memory_utilization": 1.5}, "rollouts.gpu_memory_utilization must be in (0, 1]"),
@@ -53,7 +53,7 @@ def test_rollouts_settings_are_checked(settings, needle):
 
     args = SimpleNamespace(use_vllm=False, world_size=1)
     with pytest.raises(ConfigError, match=re.escape(needle)):
-        rollouts.check_rollouts(RolloutsConfig(**settings), args)
+        rollouts.check_rollouts(RolloutsConfig(**settings), args, "plain")
 
 
 def test_vllm_rollouts_refused_with_trl_vllm_or_without_vllm(tiny_model_dir, tmp_path, monkeypatch):
@@ -116,3 +116,32 @@ def test_two_grpo_steps_reach_vllm_as_lora_and_match_transformers(vllm_ready, ti
     model = PeftModel.from_pretrained(base, out / "adapter")
     reference = [ids for ids, _ in generate_ids(model.eval(), tokenizer, prompts, 16, do_sample=False)]
     assert greedy["trained"] == reference
+
+
+def test_unsloth_fast_inference_arguments_follow_rollouts_and_the_plan(tiny_model_dir, tmp_path, adapter_dir):
+    """What ``FastLanguageModel.from_pretrained`` gets (Unsloth needs a GPU; its arguments are checked here)."""
+    from l1lite.core.config import LoraConfig, ModelConfig
+    from l1lite.train.plan import parse_gpu, plan
+    from l1lite.train.unsloth_adapter import from_pretrained_args
+
+    model = ModelConfig(name=str(tiny_model_dir), max_seq_length=640)
+    args = from_pretrained_args(model, LoraConfig(r=16), fast=True, gpu_share=0.45)
+    assert args == {
+        "model_name": str(tiny_model_dir),
+        "max_seq_length": 640,
+        "load_in_4bit": True,
+        "fast_inference": True,
+        "max_lora_rank": 16,
+        "gpu_memory_utilization": 0.45,
+    }
+    started = ModelConfig(name=str(tiny_model_dir), adapter=str(adapter_dir))  # continuing: Unsloth loads the adapter
+    args = from_pretrained_args(started, LoraConfig(r=32), fast=False, gpu_share=0.45)
+    assert args["model_name"] == str(adapter_dir) and args["max_lora_rank"] == 8  # the adapter's own rank
+    assert "gpu_memory_utilization" not in args
+
+    cfg = load_config(TrainConfig, "l1-exact", ["rollouts.engine=vllm", "rollouts.gpu_memory_utilization=0.45"])
+    card = parse_gpu("4090")
+    reserved = [c for c in plan(cfg, card, backend="unsloth").components if c.name.startswith("vLLM reservation")]
+    assert [round(c.bytes / card.memory, 2) for c in reserved] == [0.45, 0.45]  # generating and, not asleep, training
+    assert rollouts.engine_for(RolloutsConfig(), "unsloth") == ("vllm" if rollouts.available() else "transformers")
+    assert rollouts.engine_for(RolloutsConfig(), "bnb") == "transformers"

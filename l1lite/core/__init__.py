@@ -9,5 +9,6 @@
 - ``models``, ``tiny``: where a base model comes from (``l1lite:tiny``, ``l1lite:smollm2-135m``, ``.gguf``,
   folder or hub id) and the offline tiny model (``l1lite tiny-model``).
 - ``hf``: batched transformers generation, shared by the hindsight start and the transformers backend.
+- ``vllm``: an in-process vLLM engine with adapters as LoRA requests, shared by the rollouts and the vLLM backend.
 - ``files``: atomic, no-clobber outputs.
 """

@@ -190,7 +190,7 @@ class HindsightConfig:
 class RolloutsConfig:
     """What generates GRPO's completions: TRL's own (transformers, or ``trainer.use_vllm``) or l1lite's vLLM engine."""
 
-    engine: str = "transformers"  # transformers | vllm (in this process, the adapter synced as a LoRA folder)
+    engine: str = "auto"  # auto (vllm under Unsloth when vLLM is installed, else transformers) | transformers | vllm
     sync_every: int = 1  # vllm: optimizer steps between adapter saves (the rollouts in between use the last one)
     kv_cache_gib: float = 1.0  # vllm on the CPU: KV cache reserved, GiB
     gpu_memory_utilization: float = 0.3  # vllm on a GPU: its share of the card

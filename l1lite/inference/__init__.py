@@ -6,9 +6,10 @@ What each module owns:
   ``Sampling``, ``Completion`` and ``GenerationResult``.
 - ``base``: the ``Backend`` interface (a backend declares ``chat_only``), the stop-string text sink and the
   vocabularies (an HF tokenizer or a GGUF's) that render the chat template and count tokens.
-- ``llama_cpp``, ``hf``, ``openai``: one backend each: llama.cpp through llama-cpp-python (``.gguf``),
-  transformers (HF folder, optional PEFT adapter), an OpenAI-compatible server (llama.cpp's server,
-  Ollama's ``/v1``, vLLM) fed a prompt rendered locally, or chat-only without a tokenizer.
+- ``llama_cpp``, ``hf``, ``vllm``, ``openai``: one backend each: llama.cpp through llama-cpp-python (``.gguf``),
+  transformers (HF folder, optional PEFT adapter), vLLM in process (HF folder, the adapter as a LoRA; calls from
+  several threads share its continuous batch), an OpenAI-compatible server (llama.cpp's server, Ollama's ``/v1``,
+  vLLM) fed a prompt rendered locally, or chat-only without a tokenizer.
 - ``load``: ``load_backend``, which picks the backend a path or endpoint means.
 - ``budget``: ``generate`` and the enforcement algorithm (none / cap / forcing); ``generate_batch``;
   ``check_room`` (a budget that cannot fit: refused when exact, warned about when max).

@@ -12,7 +12,7 @@ import logging
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
-from l1lite.core.config import ConfigError, LoraConfig, ModelConfig
+from l1lite.core.config import ConfigError, LoraConfig, ModelConfig, RolloutsConfig
 from l1lite.core.models import resolve_model
 
 log = logging.getLogger(__name__)
@@ -124,12 +124,21 @@ def disable_cpu_bf16_repack(model: Any) -> int:
     return len(layers)
 
 
-def load(backend: str, model_cfg: ModelConfig, lora: LoraConfig) -> tuple[Any, Any]:
-    """Load the base model with LoRA adapters through loader ``backend`` (as resolved by :func:`choose`)."""
+def load(
+    backend: str, model_cfg: ModelConfig, lora: LoraConfig, rollouts: RolloutsConfig | None = None
+) -> tuple[Any, Any]:
+    """Load the base model with LoRA adapters through loader ``backend`` (as resolved by :func:`choose`).
+
+    Under Unsloth, vLLM rollouts (``rollouts``, see :func:`l1lite.train.rollouts.engine_for`) are its ``fast_inference``
+    engine, given ``rollouts.gpu_memory_utilization`` of the GPU.
+    """
     if backend == "unsloth":
         from l1lite.train import unsloth_adapter
+        from l1lite.train.rollouts import engine_for
 
-        return unsloth_adapter.load(model_cfg, lora)
+        rollouts = rollouts or RolloutsConfig()
+        fast = engine_for(rollouts, backend) == "vllm"
+        return unsloth_adapter.load(model_cfg, lora, fast, rollouts.gpu_memory_utilization)
 
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer

@@ -10,7 +10,8 @@ Memory is modelled from what TRL 1.14.2's GRPOTrainer does with transformers, PE
   rest cast to fp32 by ``prepare_model_for_kbit_training``), LoRA weights (fp32), optimizer states, the CUDA context;
 - generation (one ``generate`` call per generation round for ``per_device_train_batch_size x
   steps_per_generation`` sequences): the KV cache, the prefill and sampling transients; or, with
-  ``use_vllm`` colocate, vLLM's reservation (``vllm_gpu_memory_utilization`` of the card);
+  ``use_vllm`` colocate, vLLM's reservation (``vllm_gpu_memory_utilization`` of the card; with vLLM rollouts,
+  ``rollouts.gpu_memory_utilization``, held through training);
 - training (one micro-batch of ``per_device_train_batch_size`` sequences): activations (every layer's, or with
   gradient checkpointing each layer's input plus one layer recomputed), the logits and their gradient, LoRA
   gradients. ``_get_per_token_logps_and_entropies`` runs the full lm_head over the completion (``logits_to_keep``);
@@ -38,6 +39,7 @@ from typing import Any
 
 from l1lite.core.config import PAPER_MODEL, ConfigError, TrainConfig, load_config
 from l1lite.core.models import BUILTIN_PREFIX, SMOLLM2, TINY, local_dir
+from l1lite.train.rollouts import engine_for
 
 GIB = 2**30
 MIB = 2**20
@@ -706,6 +708,8 @@ def plan(
     backend = backend or plan_backend(cfg.model.backend, device)
     shape = shape or model_shape(cfg.model.name)
     s = settings(cfg)
+    if engine_for(cfg.rollouts, backend) == "vllm":  # l1lite's (or Unsloth's) engine beside the model, never asleep
+        s = replace(s, use_vllm=True, vllm_mode="colocate", vllm_share=cfg.rollouts.gpu_memory_utilization)
     prec = precision(backend, device, cfg.model.load_in_4bit)
     comps = memory_components(cfg, s, shape, prec, device)
     result = Plan(

@@ -21,19 +21,29 @@ from l1lite.core.config import ConfigError, RolloutsConfig
 from l1lite.core.vllm import INSTALL, Engine, available
 
 log = logging.getLogger(__name__)
-ENGINES = ("transformers", "vllm")
+ENGINES = ("auto", "transformers", "vllm")
 FOLDER = "vllm-adapter"  # in the run's output folder: step-N, the adapter vLLM generates with
 SYNCS_FILE = "syncs.jsonl"  # in FOLDER: one line per save (step, folder, vLLM's LoRA id, seconds)
 
 
-def check_rollouts(cfg: RolloutsConfig, args: Any) -> None:
+def engine_for(cfg: RolloutsConfig, backend: str) -> str:
+    """What generates the rollouts under loader ``backend``: ``transformers`` or ``vllm`` (``auto``: vLLM under
+    Unsloth when it is installed, as Unsloth's GRPO recipe does, else TRL's ``generate``)."""
+    if cfg.engine != "auto":
+        return cfg.engine
+    return "vllm" if backend == "unsloth" and available() else "transformers"
+
+
+def check_rollouts(cfg: RolloutsConfig, args: Any, backend: str) -> None:
     """Raise :class:`ConfigError` naming the first unusable ``rollouts.*`` setting.
 
     Args:
         cfg (`RolloutsConfig`):
             The ``rollouts`` section.
         args (`trl.GRPOConfig`):
-            The resolved trainer arguments (vLLM rollouts exclude TRL's own vLLM and several processes).
+            The resolved trainer arguments (l1lite's vLLM rollouts exclude TRL's own vLLM and several processes).
+        backend (`str`):
+            The model loader (under ``unsloth``, vLLM rollouts are Unsloth's ``fast_inference``).
     """
     if cfg.engine not in ENGINES:
         raise ConfigError(f"rollouts.engine must be one of {' | '.join(ENGINES)}, got {cfg.engine!r}")
@@ -44,14 +54,16 @@ def check_rollouts(cfg: RolloutsConfig, args: Any) -> None:
     ):
         if not ok:
             raise ConfigError(f"rollouts.{key} must be {need}, got {getattr(cfg, key)!r}")
-    if cfg.engine != "vllm":
+    if engine_for(cfg, backend) != "vllm":
         return
+    if not available():
+        raise ConfigError(f"rollouts.engine vllm needs vLLM: {INSTALL}")
+    if backend == "unsloth":
+        return  # Unsloth's own engine (fast_inference) through TRL's use_vllm
     if args.use_vllm:
         raise ConfigError("rollouts.engine vllm brings its own vLLM engine: leave trainer.use_vllm false")
     if args.world_size > 1:
         raise ConfigError(f"rollouts.engine vllm runs in one process, not {args.world_size}")
-    if not available():
-        raise ConfigError(f"rollouts.engine vllm needs vLLM: {INSTALL}")
 
 
 class VllmRollouts:

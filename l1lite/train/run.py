@@ -39,15 +39,17 @@ from l1lite.train.curriculum import STATE_FILE, Curriculum, highest_target, load
 from l1lite.train.hindsight import check_hindsight
 from l1lite.train.plan import check_plan
 from l1lite.train.rewards import check_reward
-from l1lite.train.rollouts import check_rollouts
+from l1lite.train.rollouts import check_rollouts, engine_for
 
 log = logging.getLogger(__name__)
 TRAINER_STATE = "trainer_state.json"  # written by the HF Trainer in each checkpoint
 SUMMARY_FILE = "summary.json"
 
 
-def grpo_args(cfg: TrainConfig, cuda: bool, bf16: bool = False) -> Any:
+def grpo_args(cfg: TrainConfig, cuda: bool, bf16: bool = False, use_vllm: bool = False) -> Any:
     """GRPOConfig from our defaults plus every key of the config's ``trainer`` section (validated by TRL).
+
+    ``use_vllm`` is the default of ``trainer.use_vllm`` (Unsloth's ``fast_inference`` generates through it).
 
     TRL does not check types, so the keys it declares as numbers or flags are checked here first: a quoted
     ``"1e-4"`` is refused by name instead of failing in the optimizer after the model has loaded.
@@ -78,6 +80,7 @@ def grpo_args(cfg: TrainConfig, cuda: bool, bf16: bool = False) -> Any:
         "save_steps": 50,
         "max_steps": 100,
         "gradient_checkpointing": cfg.model.gradient_checkpointing,
+        **({"use_vllm": True} if use_vllm else {}),
         **trainer,
         "shuffle_dataset": False,
     }
@@ -148,14 +151,15 @@ def check_train_config(
     from l1lite.train.schedule import prompts_per_step
 
     cuda = torch.cuda.is_available()
-    args = grpo_args(cfg, cuda, bf16=backends.train_dtype() == "bfloat16")
+    unsloth_vllm = backend == "unsloth" and engine_for(cfg.rollouts, backend) == "vllm"
+    args = grpo_args(cfg, cuda, bf16=backends.train_dtype() == "bfloat16", use_vllm=unsloth_vllm)
     check_trainer(cfg, args)
     if args.max_steps == 0 and not cfg.hindsight.problems:
         raise ConfigError("trainer.max_steps is 0 and hindsight.problems is 0: nothing to train")
     if cfg.hindsight.problems and args.world_size > 1:
         raise ConfigError(f"the hindsight start runs in one process, not {args.world_size}: train it alone first")
     prompts_per_step(args)
-    check_rollouts(cfg.rollouts, args)
+    check_rollouts(cfg.rollouts, args, backend)
     check_vllm(args, cuda)
     check_plan(cfg, backend, gpu=gpu, force=force, show=show_plan and args.process_index == 0)
     check_sources(cfg)
@@ -294,7 +298,7 @@ def train(
     main = args.process_index == 0
     print(f"l1lite: backend '{backend}' ({why}), process {args.process_index} of {args.world_size}", flush=True)
     with args.main_process_first(desc="model and data"):  # the main process fills the caches first
-        model, tokenizer = backends.load(backend, cfg.model, cfg.lora)
+        model, tokenizer = backends.load(backend, cfg.model, cfg.lora, cfg.rollouts)
         problems = load_problems(cfg.data, tokenizer, prompt_cfg=cfg.prompt, max_budget=cfg.curriculum.hi)
     per_step = prompts_per_step(args)
     curriculum = Curriculum(cfg.curriculum, prompts_per_step=per_step)
@@ -307,7 +311,7 @@ def train(
         (out / "config.yaml").write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False, allow_unicode=True))
 
     start = time.time()
-    rollouts = vllm_rollouts(cfg, args, model)  # before the trainer, whose seeding then comes after vLLM's
+    rollouts = vllm_rollouts(cfg, args, model, backend)  # before the trainer, whose seeding comes after vLLM's
     resumed = checkpoint is not None
     supervised = hindsight_start(cfg, backend, model, tokenizer, problems, out, args, resumed, rollouts)
     adapter_dir = out / ADAPTER_DIR
@@ -394,13 +398,14 @@ def hindsight_start(
     return figures
 
 
-def vllm_rollouts(cfg: TrainConfig, args: Any, model: Any) -> Any:
-    """The vLLM ``rollout_func`` for the PEFT ``model`` when ``rollouts.engine`` is vllm, else None.
+def vllm_rollouts(cfg: TrainConfig, args: Any, model: Any, backend: str) -> Any:
+    """The vLLM ``rollout_func`` for the PEFT ``model`` when ``rollouts.engine`` is vllm, else None (and under Unsloth,
+    whose own engine generates).
 
     See :mod:`l1lite.train.rollouts`. Built before the trainer, whose seeding then comes after vLLM's (an
     in-process engine seeds the process).
     """
-    if cfg.rollouts.engine != "vllm":
+    if engine_for(cfg.rollouts, backend) != "vllm" or backend == "unsloth":
         return None
     from l1lite.train.rollouts import VllmRollouts
 

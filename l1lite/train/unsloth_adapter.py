@@ -1,13 +1,16 @@
 """The only place that imports Unsloth. Import it before TRL, and only when chosen.
 
-Owns Unsloth's availability check, its 4-bit + LoRA load and its inference mode for sampling; imports config and
+Owns Unsloth's availability check, its 4-bit + LoRA load (with vLLM ``fast_inference`` for the rollouts) and its
+inference mode for sampling; imports config and
 models, must not import TRL or the training run (``l1lite.train.loaders`` is its only user).
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from l1lite.core.config import LoraConfig, ModelConfig
@@ -27,29 +30,40 @@ def availability() -> tuple[bool, str]:
     return True, "CUDA and unsloth available"
 
 
-def vllm_available() -> bool:
-    """Whether vLLM fast generation can be switched on."""
-    import importlib.util
+def from_pretrained_args(model_cfg: ModelConfig, lora: LoraConfig, fast: bool, gpu_share: float) -> dict[str, Any]:
+    """``FastLanguageModel.from_pretrained`` arguments, as Unsloth's GRPO recipe has them.
 
-    return importlib.util.find_spec("vllm") is not None
+    Args:
+        model_cfg: the ``model`` section; a starting ``adapter`` folder is loaded by Unsloth itself (it names its base).
+        lora: the ``lora`` section (``max_lora_rank`` for vLLM; an adapter's own rank when one is loaded).
+        fast: generate GRPO's rollouts with vLLM (``fast_inference``).
+        gpu_share: with ``fast``, vLLM's share of the GPU (``gpu_memory_utilization``; ``l1lite plan`` counts it).
+    """
+    rank = lora.r
+    if model_cfg.adapter:
+        rank = json.loads((Path(model_cfg.adapter) / "adapter_config.json").read_text())["r"]
+    args: dict[str, Any] = {
+        "model_name": model_cfg.adapter or resolve_model(model_cfg.name),
+        "max_seq_length": model_cfg.max_seq_length,
+        "load_in_4bit": model_cfg.load_in_4bit,
+        "fast_inference": fast,
+        "max_lora_rank": rank,
+    }
+    if fast:
+        args["gpu_memory_utilization"] = gpu_share
+    return args
 
 
-def load(model_cfg: ModelConfig, lora: LoraConfig) -> tuple[Any, Any]:
-    """4-bit base through FastLanguageModel plus Unsloth's LoRA (vLLM generation when installed)."""
+def load(model_cfg: ModelConfig, lora: LoraConfig, fast: bool = False, gpu_share: float = 0.3) -> tuple[Any, Any]:
+    """4-bit base and LoRA through Unsloth (see :func:`from_pretrained_args`); a starting adapter stays trainable."""
     from unsloth import FastLanguageModel
 
-    fast = vllm_available()
-    model, tokenizer = FastLanguageModel.from_pretrained(
-        model_name=resolve_model(model_cfg.name),
-        max_seq_length=model_cfg.max_seq_length,
-        load_in_4bit=model_cfg.load_in_4bit,
-        fast_inference=fast,
-        max_lora_rank=lora.r,
-    )
+    model, tokenizer = FastLanguageModel.from_pretrained(**from_pretrained_args(model_cfg, lora, fast, gpu_share))
     if model_cfg.adapter:
-        from peft import PeftModel
-
-        return PeftModel.from_pretrained(model, model_cfg.adapter, is_trainable=True), tokenizer
+        FastLanguageModel.for_training(model)
+        for name, param in model.named_parameters():
+            param.requires_grad_("lora_" in name)
+        return model, tokenizer
     model = FastLanguageModel.get_peft_model(
         model,
         r=lora.r,
