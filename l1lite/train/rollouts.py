@@ -56,14 +56,13 @@ def check_rollouts(cfg: RolloutsConfig, args: Any, backend: str) -> None:
             raise ConfigError(f"rollouts.{key} must be {need}, got {getattr(cfg, key)!r}")
     if engine_for(cfg, backend) != "vllm":
         return
+    if backend != "unsloth":  # l1lite's engine; Unsloth's own (fast_inference) goes through TRL's use_vllm
+        if args.use_vllm:
+            raise ConfigError("rollouts.engine vllm brings its own vLLM engine: leave trainer.use_vllm false")
+        if args.world_size > 1:
+            raise ConfigError(f"rollouts.engine vllm runs in one process, not {args.world_size}")
     if not available():
         raise ConfigError(f"rollouts.engine vllm needs vLLM: {INSTALL}")
-    if backend == "unsloth":
-        return  # Unsloth's own engine (fast_inference) through TRL's use_vllm
-    if args.use_vllm:
-        raise ConfigError("rollouts.engine vllm brings its own vLLM engine: leave trainer.use_vllm false")
-    if args.world_size > 1:
-        raise ConfigError(f"rollouts.engine vllm runs in one process, not {args.world_size}")
 
 
 class VllmRollouts:
