@@ -19,7 +19,7 @@ from typing import Any
 
 from l1lite.core.config import ConfigError
 from l1lite.core.files import atomic_path, check_output
-from l1lite.core.models import ADAPTER_DIR, local_dir
+from l1lite.core.models import ADAPTER_DIR, BUILTIN_PREFIX, local_dir, resolve_model
 from l1lite.export.gguf import export_gguf, llama_cpp_convert, load_hf_config
 from l1lite.export.merge import check_adapter, merge_adapter
 from l1lite.export.ollama import write_modelfile
@@ -66,7 +66,7 @@ def export(
 
     Args:
         base (`str` or `Path`):
-            The 16-bit base model: hub id or local folder.
+            The 16-bit base model: hub id, local folder or an ``l1lite:`` model.
         adapter (`str`, `Path` or `None`):
             PEFT LoRA adapter folder trained on ``base``; `None` exports the base as is.
         out (`str` or `Path`):
@@ -95,6 +95,8 @@ def export(
     if name is not None and (not name.strip() or name in (".", "..") or "/" in name or "\\" in name or "\0" in name):
         raise ConfigError(f"--name {name!r} must be a file name (no folders): the GGUFs are NAME-TYPE.gguf in --out")
     check_output(out, "--out", folder=True)
+    if str(base).startswith(BUILTIN_PREFIX):  # l1lite:tiny, l1lite:smollm2-135m: as train and eval take them
+        base = resolve_model(str(base))
     if llama_cpp is None and (base_dir := local_dir(base)) is not None and (base_dir / "config.json").is_file():
         load_hf_config(base_dir)  # unsupported architecture: fail before any work
     out = Path(out)

@@ -13,7 +13,7 @@ from l1lite.export.merge import MERGE_TARGETS
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """CLI: ``l1lite export --base ID_OR_DIR --adapter DIR --out DIR [--quant f16,q8_0,q4_k_m] ...``."""
-    parser.add_argument("--base", required=True, help="base model: hub id or local folder")
+    parser.add_argument("--base", required=True, help="base model: hub id, local folder or l1lite:NAME")
     parser.add_argument("--adapter", default=None, help="LoRA adapter folder (omit to export the base as is)")
     parser.add_argument("--out", required=True, help="output folder")
     parser.add_argument("--quant", default="f16", help=f"comma-separated GGUF types: {', '.join(QUANT_TYPES)}")
