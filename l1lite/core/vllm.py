@@ -13,6 +13,7 @@ Imports vllm and torch only inside functions; of l1lite, only the config (its er
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import time
 from pathlib import Path
@@ -48,6 +49,12 @@ def lora_rank(r: int) -> int:
         if rank >= r:
             return rank
     raise ValueError(f"LoRA rank {r} is above vLLM's largest max_lora_rank ({LORA_RANKS[-1]})")
+
+
+def adapter_rank(folder: str | Path) -> int:
+    """The largest LoRA rank of the PEFT adapter in ``folder``: its ``r``, or a larger one of its ``rank_pattern``."""
+    config = json.loads((Path(folder) / "adapter_config.json").read_text())
+    return max([config["r"], *(config.get("rank_pattern") or {}).values()])
 
 
 def adapter_version(folder: str | Path) -> str:
@@ -212,7 +219,7 @@ class Engine:
                 **kwargs,
             )
 
-        tokenizer = self.llm.get_tokenizer()
+        tokenizer = self.tokenizer
         ids = [tokenizer(p, add_special_tokens=False)["input_ids"] if isinstance(p, str) else list(p) for p in prompts]
         inputs = [{"prompt_token_ids": row} for row in ids]
         sampling = [params(i) for i in range(len(inputs))]
@@ -262,6 +269,14 @@ class Engine:
         self.llm.llm_engine.add_request(
             request_id, {"prompt_token_ids": prompt_ids}, params, lora_request=self.lora(adapter)
         )
+
+    def busy(self) -> bool:
+        """Whether requests queued by :meth:`add` are still running."""
+        return self.llm.llm_engine.has_unfinished_requests()
+
+    def step(self) -> list[Any]:
+        """One step of the continuous batch: the ``RequestOutput``s it produced (``finished`` when done)."""
+        return self.llm.llm_engine.step()
 
     def close(self) -> None:
         """Free the engine (its memory returns when nothing else holds it)."""

@@ -93,15 +93,9 @@ def check_config(cfg: EvalConfig) -> None:
     for name in ("samples", "max_tokens", "n_ctx", "batch_size", "concurrency"):
         if getattr(cfg, name) < 1:
             raise ConfigError(f"eval.{name} must be >= 1, got {getattr(cfg, name)}")
-    from l1lite.core import vllm
-    from l1lite.inference.load import BACKENDS
+    from l1lite.inference.load import check_backend
 
-    if cfg.backend not in BACKENDS:
-        raise ConfigError(f"eval.backend must be one of {', '.join(BACKENDS)}, got {cfg.backend!r}")
-    if cfg.backend != "auto" and (cfg.endpoint or (cfg.model or "").endswith(".gguf")):
-        raise ConfigError(f"--backend {cfg.backend} runs an HF model folder, not an --endpoint or a .gguf file")
-    if cfg.backend == "vllm" and not vllm.available():
-        raise ConfigError(f"--backend vllm: vLLM is not installed ({vllm.INSTALL})")
+    check_backend(cfg.backend, cfg.model, cfg.endpoint, "eval.backend")
     if cfg.concurrency > 1 and not cfg.endpoint and cfg.backend != "vllm":
         raise ConfigError(
             f"eval.concurrency {cfg.concurrency} needs an --endpoint or --backend vllm: an in-process model "

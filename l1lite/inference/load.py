@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from l1lite.core import vllm
 from l1lite.core.config import ConfigError
 from l1lite.core.models import BUILTIN_PREFIX, check_gguf, check_provenance, resolve_model
 from l1lite.inference.base import Backend, load_vocab
@@ -18,6 +19,17 @@ from l1lite.inference.vllm import VLLMBackend
 
 log = logging.getLogger(__name__)
 BACKENDS = ("auto", "transformers", "vllm")  # what runs an HF model folder in process
+
+
+def check_backend(backend: str, model: str | None, endpoint: str | None, key: str = "--backend") -> None:
+    """Raise :class:`ConfigError` unless ``backend`` (named ``key`` in messages) can run ``model`` here: one of
+    :data:`BACKENDS`, a choice other than ``auto`` only for an HF model folder, and vLLM installed for ``vllm``."""
+    if backend not in BACKENDS:
+        raise ConfigError(f"{key} must be one of {', '.join(BACKENDS)}, got {backend!r}")
+    if backend != "auto" and (endpoint or (model or "").endswith(".gguf")):
+        raise ConfigError(f"--backend {backend} runs an HF model folder, not an --endpoint or a .gguf file")
+    if backend == "vllm" and not vllm.available():
+        raise ConfigError(f"--backend vllm: vLLM is not installed ({vllm.INSTALL})")
 
 
 def load_backend(
@@ -46,10 +58,7 @@ def load_backend(
         timeout: with ``endpoint``: seconds to wait for the server (to connect, and for each read of an answer).
         backend: what runs an HF model folder: ``auto`` (transformers) or one of :data:`BACKENDS`.
     """
-    if backend not in BACKENDS:
-        raise ConfigError(f"unknown backend '{backend}' (valid: {', '.join(BACKENDS)})")
-    if backend != "auto" and (endpoint or (model or "").endswith(".gguf")):
-        raise ConfigError(f"backend '{backend}' runs an HF model folder, not an endpoint or a .gguf file")
+    check_backend(backend, model, endpoint)
     if endpoint:
         if adapter:
             raise ConfigError("--adapter cannot be applied to an --endpoint (load it in the server)")

@@ -12,12 +12,10 @@ Must not import another backend, the budget algorithm or the CLI.
 from __future__ import annotations
 
 import itertools
-import json
 import queue
 import threading
 from concurrent import futures
 from concurrent.futures import Future
-from pathlib import Path
 from typing import Any
 
 from l1lite.core import vllm as engines
@@ -59,7 +57,7 @@ class VLLMBackend(Backend):
             n_ctx: the longest prompt plus completion, in tokens.
         """
         super().__init__(seed)
-        rank = json.loads((Path(adapter) / "adapter_config.json").read_text())["r"] if adapter else 1
+        rank = engines.adapter_rank(adapter) if adapter else 1
         self.engine = engines.Engine(path, max_lora_rank=rank, max_model_len=n_ctx, seed=seed)
         self.adapter = adapter
         self.vocab = _LockedVocab(self.engine.tokenizer)
@@ -96,7 +94,7 @@ class VLLMBackend(Backend):
         waiting: dict[str, Future] = {}
         try:
             while True:
-                busy = self.engine.llm.llm_engine.has_unfinished_requests()
+                busy = self.engine.busy()
                 try:
                     items = [self._inbox.get(block=not busy)]
                 except queue.Empty:
@@ -110,7 +108,7 @@ class VLLMBackend(Backend):
                     rid = str(next(self._ids))
                     waiting[rid] = done
                     self.engine.add(rid, ids, params, self.adapter)
-                for out in self.engine.llm.llm_engine.step():
+                for out in self.engine.step():
                     if out.finished:
                         waiting.pop(out.request_id).set_result(out)
         except BaseException as e:  # the engine failed: its callers get the error, later ones see the loop gone

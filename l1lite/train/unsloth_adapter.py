@@ -1,20 +1,19 @@
 """The only place that imports Unsloth. Import it before TRL, and only when chosen.
 
 Owns Unsloth's availability check, its 4-bit + LoRA load (with vLLM ``fast_inference`` for the rollouts) and its
-inference mode for sampling; imports config and
-models, must not import TRL or the training run (``l1lite.train.loaders`` is its only user).
+inference mode for sampling; imports config, models and the vLLM helpers of the core, must not import TRL or the
+training run (``l1lite.train.loaders`` is its only user).
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 from l1lite.core.config import LoraConfig, ModelConfig
 from l1lite.core.models import resolve_model
+from l1lite.core.vllm import adapter_rank
 
 
 def availability() -> tuple[bool, str]:
@@ -39,9 +38,7 @@ def from_pretrained_args(model_cfg: ModelConfig, lora: LoraConfig, fast: bool, g
         fast: generate GRPO's rollouts with vLLM (``fast_inference``).
         gpu_share: with ``fast``, vLLM's share of the GPU (``gpu_memory_utilization``; ``l1lite plan`` counts it).
     """
-    rank = lora.r
-    if model_cfg.adapter:
-        rank = json.loads((Path(model_cfg.adapter) / "adapter_config.json").read_text())["r"]
+    rank = adapter_rank(model_cfg.adapter) if model_cfg.adapter else lora.r
     args: dict[str, Any] = {
         "model_name": model_cfg.adapter or resolve_model(model_cfg.name),
         "max_seq_length": model_cfg.max_seq_length,
