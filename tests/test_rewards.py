@@ -13,16 +13,9 @@ from pathlib import Path
 import pytest
 
 from l1lite.core.config import ConfigError, RewardConfig
-from l1lite.core.grading import count_boxed, fast_verdict, verify_math
-from l1lite.train.rewards import (
-    build_reward_funcs,
-    extract_boxed,
-    is_correct,
-    lcpo_exact,
-    lcpo_max,
-    length_metrics,
-    split_thinking,
-)
+from l1lite.core.grading import count_boxed, extract_boxed, fast_verdict, is_correct, verify_math
+from l1lite.core.r1 import split_thinking
+from l1lite.train.rewards import build_reward_funcs, lcpo_exact, lcpo_max, length_metrics
 
 CORPUS = [
     json.loads(line) for line in (Path(__file__).parent / "data" / "r1_completions.jsonl").read_text().splitlines()

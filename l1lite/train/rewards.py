@@ -4,7 +4,7 @@ Exact: r = 1[correct] - alpha * |target - n|.  Max: r = 1[correct] * clip(alpha 
 ``n`` is the number of generated tokens (``completion_ids``), thinking and answer together.
 
 Owns the reward callables, the reward section's check (:func:`check_reward`) and the ``lcpo/*`` metrics.
-Imports config, grading and r1; must not import TRL, the curriculum or the training run.
+Imports config, grading, prompts and r1; must not import TRL, the curriculum or the training run.
 """
 
 from __future__ import annotations
@@ -13,25 +13,12 @@ import statistics
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from l1lite.core import prompts
 from l1lite.core.config import ConfigError, RewardConfig
-from l1lite.core.grading import check_grader, count_boxed, extract_boxed, is_correct, load_callable
+from l1lite.core.grading import check_grader, count_boxed, is_correct, load_callable
 from l1lite.core.r1 import split_thinking
 
-__all__ = [
-    "REWARDS",
-    "build_reward_funcs",
-    "check_reward",
-    "completion_text",
-    "extract_boxed",
-    "is_correct",
-    "lcpo_exact",
-    "lcpo_max",
-    "length_metrics",
-    "split_thinking",
-]
-
 MODES = ("exact", "max", "dual")
-BUDGET_MODES = ("exact", "max")
 # (suffix, lo, hi): targets with lo <= target < hi
 BUCKETS = (("<512", 0, 512), ("512-1024", 512, 1024), ("1024-2048", 1024, 2048), (">2048", 2048, float("inf")))
 
@@ -40,14 +27,10 @@ def lcpo_exact(correct: bool, n_tokens: int, target: int, alpha: float = 0.0003)
     """LCPO-Exact: 1[correct] - alpha * |target - n_tokens|.
 
     Args:
-        correct (`bool`):
-            Whether the answer is right.
-        n_tokens (`int`):
-            Generated tokens (thinking and answer).
-        target (`int`):
-            The budget written into the prompt.
-        alpha (`float`, *optional*, defaults to `0.0003`):
-            Price of one token off the target (the paper's).
+        correct: whether the answer is right.
+        n_tokens: generated tokens (thinking and answer).
+        target: the budget written into the prompt.
+        alpha: price of one token off the target (the paper's).
     """
     return float(bool(correct)) - alpha * abs(target - n_tokens)
 
@@ -56,16 +39,11 @@ def lcpo_max(correct: bool, n_tokens: int, target: int, alpha: float = 0.001, de
     """LCPO-Max: 1[correct] * clip(alpha * (target - n_tokens) + delta, 0, 1).
 
     Args:
-        correct (`bool`):
-            Whether the answer is right.
-        n_tokens (`int`):
-            Generated tokens (thinking and answer).
-        target (`int`):
-            The budget written into the prompt (a maximum).
-        alpha (`float`, *optional*, defaults to `0.001`):
-            Reward slope per token under (or over) the target (the paper's).
-        delta (`float`, *optional*, defaults to `0.5`):
-            Reward of a correct answer exactly at the target, before clipping to [0, 1].
+        correct: whether the answer is right.
+        n_tokens: generated tokens (thinking and answer).
+        target: the budget written into the prompt (a maximum).
+        alpha: reward slope per token under (or over) the target (the paper's).
+        delta: reward of a correct answer exactly at the target, before clipping to [0, 1].
     """
     return float(bool(correct)) * min(1.0, max(0.0, alpha * (target - n_tokens) + delta))
 
@@ -85,14 +63,10 @@ def length_metrics(
     """The ``lcpo/*`` training metrics of one batch (over_budget and buckets only where they have rows).
 
     Args:
-        n_tokens (`Sequence[int]`):
-            Generated tokens per completion.
-        targets (`Sequence[int]`):
-            Each completion's target.
-        modes (`Sequence[str]`):
-            Each completion's budget mode, ``"exact"`` or ``"max"`` (``over_budget`` counts the max ones).
-        correct (`Sequence[bool]`):
-            Each completion's grade.
+        n_tokens: generated tokens per completion.
+        targets: each completion's target.
+        modes: each completion's budget mode, ``"exact"`` or ``"max"`` (``over_budget`` counts the max ones).
+        correct: each completion's grade.
     """
     rel = [abs(n - t) / t for n, t in zip(n_tokens, targets, strict=True)]
     metrics = {
@@ -118,7 +92,7 @@ def _row_modes(mode: str, budget_mode: Sequence[str] | None, n: int) -> list[str
         return [mode] * n
     if budget_mode is None:
         raise ValueError("reward mode 'dual' needs a 'budget_mode' column ('exact' or 'max' per row)")
-    bad = sorted({m for m in budget_mode if m not in BUDGET_MODES})
+    bad = sorted({m for m in budget_mode if m not in prompts.MODES})
     if bad:
         raise ValueError(f"budget_mode column has {bad!r}; expected 'exact' or 'max'")
     return list(budget_mode)
@@ -173,14 +147,6 @@ def _format_reward(cfg: RewardConfig) -> Callable[..., list[float]]:
     return format_reward
 
 
-REWARDS: dict[str, Callable[[RewardConfig], Callable[..., list[float]]]] = {
-    "lcpo_exact": lambda cfg: _lcpo_reward(cfg, "exact"),
-    "lcpo_max": lambda cfg: _lcpo_reward(cfg, "max"),
-    "lcpo_dual": lambda cfg: _lcpo_reward(cfg, "dual"),
-    "format": _format_reward,
-}
-
-
 def check_reward(cfg: RewardConfig) -> None:
     """Raise :class:`ConfigError` for an unusable reward section (mode, limits, grader, custom rewards)."""
     if cfg.mode not in MODES:
@@ -195,7 +161,5 @@ def check_reward(cfg: RewardConfig) -> None:
 def build_reward_funcs(cfg: RewardConfig) -> list[Callable[..., list[float]]]:
     """TRL reward callables for ``cfg``: the LCPO reward, the format reward if weighted, then cfg.custom."""
     check_reward(cfg)
-    funcs = [REWARDS[f"lcpo_{cfg.mode}"](cfg)]
-    if cfg.format_weight:
-        funcs.append(REWARDS["format"](cfg))
+    funcs = [_lcpo_reward(cfg, cfg.mode)] + ([_format_reward(cfg)] if cfg.format_weight else [])
     return funcs + [load_callable(spec, "reward.custom") for spec in cfg.custom]
