@@ -109,44 +109,26 @@ def _think(
     return thinking, waits, phase
 
 
-def _result(backend: Backend, text: str, finish: str, budget: Budget, waits: int) -> GenerationResult:
+def _result(
+    backend: Backend, text: str, finish: str, budget: Budget, waits: int = 0, tokens: int = -1
+) -> GenerationResult:
+    """The result of ``text``; a chat-only backend counts no tokens (-1), its total is the server's ``tokens``."""
     thinking, answer, _ = split_thinking(text)
+    count = (lambda _: -1) if backend.chat_only else backend.count_tokens
+    total = tokens if backend.chat_only else count(text)
     return GenerationResult(
         text=text,
         thinking=thinking,
         answer=answer,
         boxed=extract_boxed(answer),
-        thinking_tokens=backend.count_tokens(thinking),
-        answer_tokens=backend.count_tokens(answer),
-        total_tokens=backend.count_tokens(text),
+        thinking_tokens=count(thinking),
+        answer_tokens=count(answer),
+        total_tokens=total,
         finish_reason=finish,
         budget=budget.budget,
         mode=budget.mode,
         enforce=budget.enforce,
         waits=waits,
-    )
-
-
-def _chat(
-    backend: Backend, messages: Messages, budget: Budget, sampling: Sampling, on_text: OnText
-) -> GenerationResult:
-    """A chat-only backend: the budget prompt through the server's template; no enforcement, no token counts."""
-    if budget.enforce != "none":
-        raise ConfigError(f"--enforce {budget.enforce} counts tokens locally: give --tokenizer (HF folder or .gguf)")
-    done = backend.chat(messages, budget.max_tokens, sampling, on_text)
-    thinking, answer, _ = split_thinking(done.text)
-    return GenerationResult(
-        done.text,
-        thinking,
-        answer,
-        extract_boxed(answer),
-        -1,
-        -1,
-        done.tokens,
-        done.finish_reason,
-        budget.budget,
-        budget.mode,
-        budget.enforce,
     )
 
 
@@ -197,8 +179,13 @@ def generate(
     messages = list(history or []) + asked
     seed = backend.next_seed() if sampling.seed is None else sampling.seed
     sampling = replace(sampling, seed=seed)
-    if backend.chat_only:
-        return _chat(backend, messages, budget, sampling, on_text)
+    if backend.chat_only:  # the budget prompt through the server's template; no enforcement, no token counts
+        if budget.enforce != "none":
+            raise ConfigError(
+                f"--enforce {budget.enforce} counts tokens locally: give --tokenizer (HF folder or .gguf)"
+            )
+        done = backend.chat(messages, budget.max_tokens, sampling, on_text)
+        return _result(backend, done.text, done.finish_reason, budget, tokens=done.tokens)
     prompt = backend.render(messages)
     if (n_ctx := backend.n_ctx()) is not None:
         used = backend.count_tokens(prompt)
@@ -211,7 +198,7 @@ def generate(
     backend.reset()
     if budget.enforce == "none":
         done = backend.complete(prompt, budget.max_tokens, [], sampling, on_text)
-        return _result(backend, done.text, done.finish_reason, budget, 0)
+        return _result(backend, done.text, done.finish_reason, budget)
     limit = min(budget.budget, budget.max_tokens - backend.count_tokens(THINK_CLOSE))
     if budget.cap_message and backend.count_tokens(budget.cap_message) >= limit:
         raise ConfigError(f"--cap-message is longer than the budget of {limit} tokens")
@@ -252,4 +239,4 @@ def generate_batch(
     seed = backend.next_seed() if sampling.seed is None else sampling.seed
     backend.reset()
     done = backend.complete_batch(rendered, budget.max_tokens, replace(sampling, seed=seed))
-    return [_result(backend, d.text, d.finish_reason, budget, 0) for d in done]
+    return [_result(backend, d.text, d.finish_reason, budget) for d in done]
