@@ -251,9 +251,39 @@ class EvalConfig:
     concurrency: int = 1  # endpoints, vllm: samples in flight at once (vllm: 1 means all); rows do not depend on it
 
 
-@dataclass
-class ServeConfig:
-    """The server: `l1lite serve --config FILE` (command-line flags override the file)."""
+@dataclass(frozen=True)
+class BudgetConfig:
+    """The thinking budget, how it is enforced, and the bound on all generated tokens.
+
+    ``l1lite.inference.types.Budget`` checks these on construction; ``ServeConfig`` has them as its keys.
+
+    Args:
+        budget: thinking budget N in tokens; None: no budget sentence in the prompt.
+        mode: ``"exact"`` ("Think for N") or ``"max"`` ("for maximum N"), one of ``l1lite.core.prompts.MODES``.
+        enforce: ``"none"`` (the prompt only), ``"cap"`` (close the thinking at N) or ``"forcing"`` (s1: also
+            replace an early end of thinking by "Wait", then cap at N).
+        min_tokens: forcing: minimum thinking tokens (None: the budget).
+        wait: forcing: at most this many "Wait" insertions.
+        cap_message: text written before ``</think>`` when the cap closes the thinking (it counts towards N).
+        max_tokens: bound on all generated tokens, thinking and answer.
+    """
+
+    budget: int | None = None
+    mode: str = "exact"
+    enforce: str = "none"
+    min_tokens: int | None = None
+    wait: int = 2
+    cap_message: str = ""
+    max_tokens: int = 4096
+
+
+@dataclass(frozen=True)
+class ServeConfig(BudgetConfig):
+    """The server: `l1lite serve --config FILE` (command-line flags override the file).
+
+    Its :class:`BudgetConfig` keys are what a request that gives none gets; ``enforce`` applies only to requests
+    with a budget.
+    """
 
     model: str | None = None  # .gguf file run in-process with llama.cpp (one request at a time)
     upstream: str | None = None  # or an OpenAI-compatible server's URL (llama-server, Ollama /v1, vLLM)
@@ -272,14 +302,6 @@ class ServeConfig:
     parallel: int = 4  # with upstream: requests passed on at once
     upstream_timeout: float = 600  # seconds of upstream silence before HTTP 502
     request_timeout: float = 30  # seconds a client has to send a request's headers, and then its body (HTTP 408)
-    # what a request that gives none gets; enforce applies only to requests with a budget
-    budget: int | None = None
-    mode: str = "exact"
-    enforce: str = "none"
-    min_tokens: int | None = None
-    wait: int = 2
-    cap_message: str = ""
-    max_tokens: int = 4096
     temperature: float = 0.6
     top_p: float = 0.95
     seed: int = 0

@@ -8,12 +8,13 @@ only chat.py and l1lite.serve import this one (and no backend or budget module m
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from pathlib import Path
 
 from l1lite.core import prompts
-from l1lite.core.config import ConfigError, ServeConfig
+from l1lite.core.config import BudgetConfig, ConfigError
 from l1lite.inference.base import Backend
 from l1lite.inference.budget import check_room, generate
 from l1lite.inference.load import load_backend
@@ -61,20 +62,12 @@ def backend_from_args(args: argparse.Namespace) -> Backend:
     )
 
 
-def budget_from_args(args: argparse.Namespace | ServeConfig) -> Budget:
+def budget_from_args(args: argparse.Namespace | BudgetConfig) -> Budget:
     """The ``Budget`` the shared options (or a ``ServeConfig``) describe (``ConfigError`` where they do not fit).
 
     An exact budget beyond ``--max-tokens`` is refused, a max budget beyond it warned about (see ``check_room``).
     """
-    budget = Budget(
-        budget=args.budget,
-        mode=args.mode,
-        enforce=args.enforce,
-        min_tokens=args.min_tokens,
-        wait=args.wait,
-        cap_message=args.cap_message,
-        max_tokens=args.max_tokens,
-    )
+    budget = Budget(**{f.name: getattr(args, f.name) for f in dataclasses.fields(BudgetConfig)})
     check_room(budget, budget.max_tokens, f"--max-tokens {budget.max_tokens}")
     return budget
 

@@ -10,7 +10,7 @@ import dataclasses
 from dataclasses import dataclass
 
 from l1lite.core import prompts
-from l1lite.core.config import ConfigError
+from l1lite.core.config import BudgetConfig, ConfigError
 
 ENFORCE = ("none", "cap", "forcing")
 
@@ -26,29 +26,14 @@ CAP_MESSAGE_EXAMPLE = (
 
 
 @dataclass(frozen=True)
-class Budget:
-    """The thinking budget, how it is enforced, and the bound on all generated tokens.
+class Budget(BudgetConfig):
+    """A :class:`BudgetConfig` checked on construction, and what replaces an early end of thinking under forcing.
 
     Args:
-        budget: thinking budget N in tokens; None: no budget sentence in the prompt.
-        mode: ``"exact"`` ("Think for N") or ``"max"`` ("for maximum N"), one of ``l1lite.core.prompts.MODES``.
-        enforce: ``"none"`` (the prompt only), ``"cap"`` (close the thinking at N) or ``"forcing"`` (s1: also
-            replace an early end of thinking by ``wait_text``, then cap at N).
-        min_tokens: forcing: minimum thinking tokens (None: the budget).
-        wait: forcing: at most this many ``wait_text`` insertions.
-        cap_message: text written before ``</think>`` when the cap closes the thinking (it counts towards N).
-        wait_text: what replaces an early end of thinking under forcing.
-        max_tokens: bound on all generated tokens, thinking and answer.
+        wait_text: what forcing writes instead of an early ``</think>``.
     """
 
-    budget: int | None = None
-    mode: str = "exact"
-    enforce: str = "none"
-    min_tokens: int | None = None
-    wait: int = 2
-    cap_message: str = ""
     wait_text: str = WAIT_TEXT
-    max_tokens: int = 4096
 
     def __post_init__(self) -> None:
         budget, min_tokens = self.budget, self.min_tokens
