@@ -116,12 +116,8 @@ CUSTOM = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*G(?:i)?B\s*$", re.IGNORECASE)
 
 
 def parse_gpu(spec: str) -> Gpu:
-    """The card ``spec`` names: a key of :data:`GPUS` (any case) or ``NGB``, N GiB of memory with no throughput.
-
-    Args:
-        spec (`str`):
-            ``T4``, ``L4``, ``A10G``, ``3090``, ``4090``, ``A100-40``, ``A100-80``, ``H100`` or e.g. ``24GB``.
-    """
+    """The card ``spec`` names: a key of :data:`GPUS` (any case, e.g. ``A100-80``) or ``NGB``, N GiB of memory with
+    no throughput (e.g. ``24GB``)."""
     for key, gpu in GPUS.items():
         if spec.strip().upper() == key.upper():
             return gpu
@@ -133,17 +129,14 @@ def parse_gpu(spec: str) -> Gpu:
 
 
 def gpu_from_name(name: str, memory: int) -> Gpu:
-    """The table's figures for a CUDA device named ``name`` (torch's name) with ``memory`` bytes, else size only.
+    """The table's figures for a CUDA device named ``name`` with ``memory`` bytes, else size only.
 
     Args:
-        name (`str`):
-            ``torch.cuda.get_device_name()``, e.g. ``Tesla T4`` or ``NVIDIA A100-SXM4-80GB``.
-        memory (`int`):
-            ``total_memory`` of the device, which replaces the table's figure.
+        name: ``torch.cuda.get_device_name()``, e.g. ``Tesla T4`` or ``NVIDIA A100-SXM4-80GB``.
+        memory: ``total_memory`` of the device, which replaces the table's figure.
     """
     upper = name.upper()
-    keys = {"T4": "T4", "L4": "L4", "A10G": "A10G", "3090": "3090", "4090": "4090", "H100": "H100"}
-    key = next((k for token, k in keys.items() if re.search(rf"\b{token}\b", upper)), None)
+    key = next((k for k in ("T4", "L4", "A10G", "3090", "4090", "H100") if re.search(rf"\b{k}\b", upper)), None)
     if key is None and "A100" in upper:
         key = "A100-80" if memory > 48 * GIB else "A100-40"
     base = GPUS[key] if key else Gpu(name, memory)
@@ -273,8 +266,7 @@ class Settings:
     @property
     def prompts_per_step(self) -> int:
         """Distinct prompts per optimizer step."""
-        rounds = self.accumulation / (self.steps_per_generation * self.iterations)
-        return max(1, round(self.sequences // self.generations * rounds))
+        return max(1, round(self.sequences // self.generations * self.rounds_per_step))
 
     @property
     def rounds_per_step(self) -> float:
@@ -692,18 +684,12 @@ def plan(
     """The memory and time plan of ``cfg`` on ``device``.
 
     Args:
-        cfg (`TrainConfig`):
-            The run.
-        device (`Gpu`):
-            The card (:func:`parse_gpu`, :func:`gpu_from_name`) or :func:`cpu_device`.
-        backend (`str`, *optional*):
-            The backend the run uses (default: :func:`plan_backend` of ``model.backend``).
-        shape (`Shape`, *optional*):
-            The model's shape (default: :func:`model_shape` of ``model.name``).
-        name (`str`, *optional*):
-            The config's name, for the report.
-        suggest (`bool`, *optional*, defaults to `True`):
-            Look for the nearest settings that fit and finish when these do not.
+        cfg: the run.
+        device: the card (:func:`parse_gpu`, :func:`gpu_from_name`) or :func:`cpu_device`.
+        backend: the backend the run uses (default: :func:`plan_backend` of ``model.backend``).
+        shape: the model's shape (default: :func:`model_shape` of ``model.name``).
+        name: the config's name, for the report.
+        suggest: look for the nearest settings that fit and finish when these do not.
     """
     backend = backend or plan_backend(cfg.model.backend, device)
     shape = shape or model_shape(cfg.model.name)
@@ -733,6 +719,11 @@ def plan(
 def _with(cfg: TrainConfig, **trainer: Any) -> TrainConfig:
     """``cfg`` with ``trainer`` keys replaced."""
     return replace(cfg, trainer={**cfg.trainer, **trainer})
+
+
+def _trial(cfg: TrainConfig, p: Plan) -> Plan:
+    """The plan of ``cfg`` on ``p``'s device, backend and model, without suggestions."""
+    return plan(cfg, p.device, p.backend, p.shape, suggest=False)
 
 
 def _layouts(s: Settings) -> list[dict[str, Any]]:
@@ -796,7 +787,7 @@ def nearest_fit(cfg: TrainConfig, p: Plan) -> tuple[dict[str, Any], Plan] | None
             )
         for layout in _layouts(settings(base)):
             keys = {**recipe, **layout, "gradient_checkpointing": True}
-            trial = plan(_with(cfg, **keys), p.device, p.backend, p.shape, suggest=False)
+            trial = _trial(_with(cfg, **keys), p)
             if trial.fits and (best is None or (trial.total_seconds or 0) < (best[1].total_seconds or 0)):
                 best = (keys, trial)
             if trial.fits and trial.total_seconds is None:
@@ -811,7 +802,7 @@ def _hindsight_fit(cfg: TrainConfig, p: Plan) -> TrainConfig | None:
     gradient checkpointing, then fewer pairs per forward pass (the same pairs per optimizer step); sampling with
     fewer answers at once."""
     while True:
-        trial = plan(cfg, p.device, p.backend, p.shape, suggest=False)
+        trial = _trial(cfg, p)
         if trial.stage_peak(trial.hindsight) <= trial.budget:
             return cfg
         h = cfg.hindsight
@@ -852,7 +843,7 @@ def suggestions(cfg: TrainConfig, p: Plan) -> list[str]:
         ]
         if settings(fixed).checkpointing != p.settings.checkpointing:
             flags.insert(0, "--set trainer.gradient_checkpointing=true")
-        cfg, p = fixed, plan(fixed, p.device, p.backend, p.shape, suggest=False)
+        cfg, p = fixed, _trial(fixed, p)
         out.append(f"hindsight start fits: {' '.join(flags)} (peak {p.stage_peak(p.hindsight) / GIB:.1f} GiB)")
     if not p.fits and p.settings.max_steps:
         found = nearest_fit(cfg, p)
@@ -871,13 +862,7 @@ def suggestions(cfg: TrainConfig, p: Plan) -> list[str]:
                 f"finishes in {SESSION_HOURS:g} h: {_changes(cfg, {'max_steps': steps})} ({step:.0f} s per step)"
             )
         if not p.settings.use_vllm and p.device.cuda:
-            vllm = plan(
-                _with(cfg, use_vllm=True, vllm_mode="colocate", vllm_enable_sleep_mode=True),
-                p.device,
-                p.backend,
-                p.shape,
-                suggest=False,
-            )
+            vllm = _trial(_with(cfg, use_vllm=True, vllm_mode="colocate", vllm_enable_sleep_mode=True), p)
             if vllm.fits and vllm.total_seconds is not None:
                 out.append(
                     f"with vLLM colocate (pip install 'trl[vllm]'): --set trainer.use_vllm=true "
@@ -929,17 +914,12 @@ def format_plan(p: Plan) -> str:
         *[c for c in p.hindsight if c.phase != "static"],
     ]:
         lines.append(f"{c.name:<48} {c.phase:<11} {_size(c.bytes)}  {c.note}".rstrip())
-    if s.max_steps:
-        lines.append(
-            f"GRPO peak = static {_size(p.phase('static')).strip()} + max(generation "
-            f"{_size(p.phase('generation')).strip()}, training {_size(p.phase('training')).strip()})"
-        )
-    if p.hindsight:
-        h = p.hindsight
-        lines.append(
-            f"hindsight start peak = static {_size(p.phase('static', h)).strip()} + max(generation "
-            f"{_size(p.phase('generation', h)).strip()}, training {_size(p.phase('training', h)).strip()})"
-        )
+    for stage, comps in (("GRPO", p.components if s.max_steps else []), ("hindsight start", p.hindsight)):
+        if comps:
+            static, gen, train = (
+                _size(p.phase(phase, comps)).strip() for phase in ("static", "generation", "training")
+            )
+            lines.append(f"{stage} peak = static {static} + max(generation {gen}, training {train})")
     limit = f"{HEADROOM:.0%} of {d.memory / GIB:.1f}" if d.cuda else f"{d.memory / GIB:.1f}"
     verdict = "fits" if p.fits else f"does NOT fit (largest: {p.largest().name}, {p.largest().bytes / GIB:.1f} GiB)"
     lines.append(f"peak {_size(p.peak).strip()} of {limit} GiB: {verdict}")
@@ -982,16 +962,11 @@ def check_plan(
     but never refused. A model whose shape is unknown is not planned.
 
     Args:
-        cfg (`TrainConfig`):
-            The validated run.
-        backend (`str`):
-            The backend the run chose (a simulated GPU on a machine without one plans ``auto`` as bnb).
-        gpu (`str`, *optional*):
-            The card to plan for instead of the detected one (``--gpu``).
-        force (`bool`, *optional*, defaults to `False`):
-            Train even when the plan does not fit (``--force``).
-        show (`bool`, *optional*, defaults to `True`):
-            Print the plan.
+        cfg: the validated run.
+        backend: the backend the run chose (a simulated GPU on a machine without one plans ``auto`` as bnb).
+        gpu: the card to plan for instead of the detected one (``--gpu``).
+        force: train even when the plan does not fit (``--force``).
+        show: print the plan.
     """
     real = detected_gpu()
     device = parse_gpu(gpu) if gpu else real or cpu_device()
