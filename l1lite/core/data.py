@@ -250,14 +250,10 @@ def load_problems(
     ``cfg.limit`` keeps the first N problems that pass.
 
     Args:
-        cfg (`DataConfig`):
-            The source, preset, column names, split, limit and prompt length cap.
-        tokenizer (*optional*, defaults to `None`):
-            The model's HF tokenizer; without one no prompt is dropped for its length.
-        prompt_cfg (`PromptConfig` or `None`, *optional*, defaults to `None`):
-            Budget prompt wording used to measure the prompts (`None`: the paper's).
-        max_budget (`int` or `None`, *optional*, defaults to `None`):
-            The budget written into the measured prompts (`None`: ``CurriculumConfig().hi``).
+        cfg: the source, preset, column names, split, limit and prompt length cap.
+        tokenizer: the model's HF tokenizer; without one no prompt is dropped for its length.
+        prompt_cfg: budget prompt wording used to measure the prompts (`None`: the paper's).
+        max_budget: the budget written into the measured prompts (`None`: ``CurriculumConfig().hi``).
     """
     check_data(cfg)
     raw = load_source(cfg)

@@ -117,13 +117,10 @@ def atomic_path(final: str | Path, force: bool = False, holds: tuple[str, ...] |
     removed first.
 
     Args:
-        final (`str` or `Path`):
-            The output's final name.
-        force (`bool`, *optional*, defaults to `False`):
-            Replace an existing output.
-        holds (`tuple[str, ...]`, *optional*):
-            For a folder output: glob patterns of the names it holds (a pattern ending in ``/`` names a
-            sub-folder). `None`: the output is a file.
+        final: the output's final name.
+        force: replace an existing output.
+        holds: for a folder output: glob patterns of the names it holds (a pattern ending in ``/`` names a sub-folder).
+            `None`: the output is a file.
     """
     final = Path(final)
     if final.exists() and not force:

@@ -299,18 +299,12 @@ def is_correct(
     Answers longer than ``max_answer_chars`` are wrong.
 
     Args:
-        completion (`str`):
-            The generated text (thinking, ``</think>``, answer).
-        gold (`str`):
-            The reference answer.
-        grader (`str`, *optional*, defaults to `"math"`):
-            ``math``, ``choice``, ``exact``, ``number`` or ``package.module:function``.
-        require_think_close (`bool`, *optional*, defaults to `True`):
-            Whether a completion that never closes its thinking is wrong.
-        timeout_s (`float`, *optional*, defaults to `2.0`):
-            Most seconds math-verify may spend on one answer.
-        max_answer_chars (`int`, *optional*, defaults to `2000`):
-            Longest answer that is graded at all.
+        completion: the generated text (thinking, ``</think>``, answer).
+        gold: the reference answer.
+        grader: ``math``, ``choice``, ``exact``, ``number`` or ``package.module:function``.
+        require_think_close: whether a completion that never closes its thinking is wrong.
+        timeout_s: most seconds math-verify may spend on one answer.
+        max_answer_chars: longest answer that is graded at all.
     """
     _, answer, closed = split_thinking(completion)
     if not closed:

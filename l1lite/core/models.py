@@ -90,12 +90,9 @@ def check_available(ref: str, what: str, repo_type: str = "model") -> None:
     in the local cache first, then asked of the hub (metadata only, nothing is downloaded).
 
     Args:
-        ref (`str`):
-            A local path or a hub id.
-        what (`str`):
-            What it is, for messages (``model.name``, ``--base``, ``dataset``).
-        repo_type (`str`, *optional*, defaults to `"model"`):
-            The hub repository type: ``"model"`` or ``"dataset"``.
+        ref: a local path or a hub id.
+        what: what it is, for messages (``model.name``, ``--base``, ``dataset``).
+        repo_type: the hub repository type: ``"model"`` or ``"dataset"``.
     """
     if Path(ref).expanduser().exists():
         return
@@ -122,10 +119,8 @@ def check_gguf(path: str | Path, what: str = "--model") -> None:
     """Raise a one-line :class:`ConfigError` unless ``path`` is a GGUF file holding all of its tensor data.
 
     Args:
-        path (`str` or `Path`):
-            The file.
-        what (`str`, *optional*, defaults to `"--model"`):
-            The option that named it, for messages.
+        path: the file.
+        what: the option that named it, for messages.
     """
     path = Path(path).expanduser()
     if not path.is_file():
@@ -177,8 +172,7 @@ def fingerprint(model_dir: str | Path) -> str:
     names and shapes (another seed, another fine-tune) change it.
 
     Args:
-        model_dir (`str` or `Path`):
-            A folder of ``*.safetensors`` files.
+        model_dir: a folder of ``*.safetensors`` files.
     """
     import torch
     from safetensors import safe_open

@@ -18,10 +18,8 @@ MODES = ("exact", "max")
 
 
 def _template(mode: str, cfg: PromptConfig) -> str:
-    if mode == "exact":
-        return cfg.exact_template
-    if mode == "max":
-        return cfg.max_template
+    if mode in MODES:
+        return getattr(cfg, f"{mode}_template")
     raise ConfigError(f"unknown budget mode '{mode}' (valid: {', '.join(MODES)})")
 
 
@@ -36,14 +34,10 @@ def user_message(question: str, budget: int | None, mode: str, cfg: PromptConfig
     """``{question} {instruction} {budget sentence}``; no budget sentence when ``budget`` is None.
 
     Args:
-        question (`str`):
-            The problem text.
-        budget (`int` or `None`):
-            The thinking budget in tokens; `None` writes no budget sentence.
-        mode (`str`):
-            ``"exact"`` (``Think for N tokens.``) or ``"max"`` (``Think for maximum N tokens.``).
-        cfg (`PromptConfig`):
-            The instruction and the two budget templates.
+        question: the problem text.
+        budget: the thinking budget in tokens; `None` writes no budget sentence.
+        mode: ``"exact"`` (``Think for N tokens.``) or ``"max"`` (``Think for maximum N tokens.``).
+        cfg: the instruction and the two budget templates.
     """
     parts = [question.rstrip(), cfg.instruction]
     if budget is not None:
@@ -52,36 +46,14 @@ def user_message(question: str, budget: int | None, mode: str, cfg: PromptConfig
 
 
 def messages(question: str, budget: int | None, mode: str, cfg: PromptConfig) -> list[dict[str, str]]:
-    """Conversational form (one user turn, no system prompt, as R1-Distill recommends).
-
-    Args:
-        question (`str`):
-            The problem text.
-        budget (`int` or `None`):
-            The thinking budget in tokens; `None` writes no budget sentence.
-        mode (`str`):
-            ``"exact"`` or ``"max"`` budget wording.
-        cfg (`PromptConfig`):
-            The instruction and the two budget templates.
-    """
+    """Conversational form (one user turn, no system prompt, as R1-Distill recommends); arguments as
+    :func:`user_message`'s."""
     return [{"role": "user", "content": user_message(question, budget, mode, cfg)}]
 
 
 def render(tokenizer, question: str, budget: int | None, mode: str, cfg: PromptConfig) -> str:
-    """The full prompt text through the tokenizer's chat template, ending with the generation prompt.
-
-    Args:
-        tokenizer:
-            An HF tokenizer with a chat template (R1-Distill's or the tiny model's).
-        question (`str`):
-            The problem text.
-        budget (`int` or `None`):
-            The thinking budget in tokens; `None` writes no budget sentence.
-        mode (`str`):
-            ``"exact"`` or ``"max"`` budget wording.
-        cfg (`PromptConfig`):
-            The instruction and the two budget templates.
-    """
+    """The full prompt text through ``tokenizer``'s chat template (R1-Distill's or the tiny model's), ending with
+    the generation prompt; the other arguments as :func:`user_message`'s."""
     return r1.render(tokenizer, messages(question, budget, mode, cfg))
 
 

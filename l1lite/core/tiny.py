@@ -83,25 +83,16 @@ def build_tiny_model(
     """Write a random-init Qwen2ForCausalLM (tiny by default) and the offline R1-style tokenizer to ``out``.
 
     Args:
-        out (`str` or `Path`):
-            Folder to write ``config.json``, the weights and the tokenizer to.
-        hidden_size (`int`, *optional*, defaults to `64`):
-            Model width.
-        num_layers (`int`, *optional*, defaults to `2`):
-            Decoder layers.
-        num_heads (`int`, *optional*, defaults to `4`):
-            Attention heads.
-        num_kv_heads (`int`, *optional*, defaults to `2`):
-            Key/value heads (grouped-query attention, as in Qwen2).
-        intermediate_size (`int`, *optional*, defaults to `128`):
-            MLP width.
-        seed (`int`, *optional*, defaults to `0`):
-            Seed of the random initialisation.
-        vocab_size (`int` or `None`, *optional*, defaults to `None`):
-            Embedding rows beyond the tokenizer (e.g. 151936 for the real shape); `None` rounds the tokenizer's
+        out: folder to write ``config.json``, the weights and the tokenizer to.
+        hidden_size: model width.
+        num_layers: decoder layers.
+        num_heads: attention heads.
+        num_kv_heads: key/value heads (grouped-query attention, as in Qwen2).
+        intermediate_size: MLP width.
+        seed: seed of the random initialisation.
+        vocab_size: embedding rows beyond the tokenizer (e.g. 151936 for the real shape); `None` rounds the tokenizer's
             size up to a multiple of 64.
-        dtype (`str`, *optional*, defaults to `"float32"`):
-            Weight dtype, a torch dtype name.
+        dtype: weight dtype, a torch dtype name.
     """
     import torch
     from transformers import AutoModelForCausalLM, Qwen2Config

@@ -86,23 +86,15 @@ class Engine:
     """One in-process ``vllm.LLM`` for a model folder, with LoRA enabled.
 
     Args:
-        model (`str` or `Path`):
-            The base model: a local folder (or a hub id vLLM can fetch).
-        max_lora_rank (`int`, *optional*, defaults to `16`):
-            The largest adapter rank it will be given (rounded up to a rank vLLM accepts).
-        max_model_len (`int`, *optional*):
-            Prompt plus completion tokens per sequence (`None`: the model's own limit).
-        kv_cache_gib (`float`, *optional*, defaults to `1.0`):
-            KV cache size in GiB on the CPU (vLLM's CPU backend reserves this much memory).
-        gpu_memory_utilization (`float`, *optional*, defaults to `0.3`):
-            Share of the GPU vLLM may take (weights, activations and KV cache) on CUDA.
-        seed (`int`, *optional*, defaults to `0`):
-            The engine's sampling seed (requests without a seed of their own draw from it).
-        dtype (`str`, *optional*):
-            Weight dtype (`None`: float32 on the CPU, bfloat16 on GPUs of compute capability 8.0 and up, else
+        model: the base model: a local folder (or a hub id vLLM can fetch).
+        max_lora_rank: the largest adapter rank it will be given (rounded up to a rank vLLM accepts).
+        max_model_len: prompt plus completion tokens per sequence (`None`: the model's own limit).
+        kv_cache_gib: KV cache size in GiB on the CPU (vLLM's CPU backend reserves this much memory).
+        gpu_memory_utilization: share of the GPU vLLM may take (weights, activations and KV cache) on CUDA.
+        seed: the engine's sampling seed (requests without a seed of their own draw from it).
+        dtype: weight dtype (`None`: float32 on the CPU, bfloat16 on GPUs of compute capability 8.0 and up, else
             float16).
-        kwargs:
-            More ``vllm.LLM`` arguments (e.g. ``enforce_eager``, ``max_num_seqs``).
+        kwargs: more ``vllm.LLM`` arguments (e.g. ``enforce_eager``, ``max_num_seqs``).
     """
 
     def __init__(
@@ -180,27 +172,17 @@ class Engine:
         """Sample ``n`` completions of each prompt: ``len(prompts) * n`` :class:`Sample` rows, prompt by prompt.
 
         Args:
-            prompts (`list[str]` or `list[list[int]]`):
-                Rendered prompts (tokenized without special tokens added) or prompt token ids.
-            max_tokens (`int`):
-                The most new tokens per completion.
-            temperature (`float`, *optional*, defaults to `1.0`):
-                Sampling temperature; 0 is greedy.
-            top_p (`float`, *optional*, defaults to `1.0`):
-                Nucleus sampling share.
-            top_k (`int`, *optional*, defaults to `0`):
-                Most likely tokens kept (0: all).
-            n (`int`, *optional*, defaults to `1`):
-                Completions per prompt.
-            seed (`int`, *optional*):
-                Prompt ``i`` is sampled with seed ``seed + i`` (`None`: the engine's random stream).
-            adapter (`str` or `Path`, *optional*):
-                A PEFT adapter folder to generate with (see :meth:`lora`).
-            logprobs (`bool`, *optional*, defaults to `False`):
-                Return each sampled token's log-probability in the distribution it was sampled from (after
+            prompts: rendered prompts (tokenized without special tokens added) or prompt token ids.
+            max_tokens: the most new tokens per completion.
+            temperature: sampling temperature; 0 is greedy.
+            top_p: nucleus sampling share.
+            top_k: most likely tokens kept (0: all).
+            n: completions per prompt.
+            seed: prompt ``i`` is sampled with seed ``seed + i`` (`None`: the engine's random stream).
+            adapter: a PEFT adapter folder to generate with (see :meth:`lora`).
+            logprobs: return each sampled token's log-probability in the distribution it was sampled from (after
                 temperature, top-k and top-p: the engine's ``logprobs_mode`` is ``processed_logprobs``).
-            kwargs:
-                More ``vllm.SamplingParams`` fields (``min_p``, ``repetition_penalty``, ``stop``...).
+            kwargs: more ``vllm.SamplingParams`` fields (``min_p``, ``repetition_penalty``, ``stop``...).
         """
         from vllm import SamplingParams
 

@@ -38,12 +38,9 @@ def check_rollouts(cfg: RolloutsConfig, args: Any, backend: str) -> None:
     """Raise :class:`ConfigError` naming the first unusable ``rollouts.*`` setting.
 
     Args:
-        cfg (`RolloutsConfig`):
-            The ``rollouts`` section.
-        args (`trl.GRPOConfig`):
-            The resolved trainer arguments (l1lite's vLLM rollouts exclude TRL's own vLLM and several processes).
-        backend (`str`):
-            The model loader (under ``unsloth``, vLLM rollouts are Unsloth's ``fast_inference``).
+        cfg: the ``rollouts`` section.
+        args: the resolved ``trl.GRPOConfig`` (l1lite's vLLM rollouts exclude TRL's own vLLM and several processes).
+        backend: the model loader (under ``unsloth``, vLLM rollouts are Unsloth's ``fast_inference``).
     """
     if cfg.engine not in ENGINES:
         raise ConfigError(f"rollouts.engine must be one of {' | '.join(ENGINES)}, got {cfg.engine!r}")
@@ -74,18 +71,12 @@ class VllmRollouts:
     ``repetition_penalty`` and ``max_completion_length``.
 
     Args:
-        model (`str`):
-            The base model's folder (as :func:`l1lite.core.models.resolve_model` gives it).
-        out (`str` or `Path`):
-            The run's output folder (the adapter is saved under ``out/vllm-adapter``).
-        cfg (`RolloutsConfig`):
-            The ``rollouts`` section.
-        lora_rank (`int`):
-            The trained adapter's rank.
-        max_model_len (`int`, *optional*):
-            Prompt plus completion tokens per sequence (`None`: the model's limit).
-        seed (`int`, *optional*, defaults to `0`):
-            vLLM's sampling seed.
+        model: the base model's folder (as :func:`l1lite.core.models.resolve_model` gives it).
+        out: the run's output folder (the adapter is saved under ``out/vllm-adapter``).
+        cfg: the ``rollouts`` section.
+        lora_rank: the trained adapter's rank.
+        max_model_len: prompt plus completion tokens per sequence (`None`: the model's limit).
+        seed: vLLM's sampling seed.
     """
 
     def __init__(

@@ -40,16 +40,12 @@ def schedule_dataset(
     ``id``, ``slot``. Slots map to problems through a seeded permutation per epoch over the problems.
 
     Args:
-        problems (`datasets.Dataset`):
-            Problems with string columns ``id``, ``question``, ``answer`` (:func:`l1lite.core.data.load_problems`).
-        curriculum (`Curriculum`):
-            Gives each slot its target and budget mode when the row is fetched.
-        prompt_cfg (`PromptConfig`):
-            Budget prompt wording.
-        num_slots (`int`):
-            Rows: ``max_steps`` times prompts per optimizer step.
-        seed (`int`):
-            Seed of the per-epoch permutations.
+        problems: problems with string columns ``id``, ``question``, ``answer``
+            (:func:`l1lite.core.data.load_problems`).
+        curriculum: gives each slot its target and budget mode when the row is fetched.
+        prompt_cfg: budget prompt wording.
+        num_slots: rows: ``max_steps`` times prompts per optimizer step.
+        seed: seed of the per-epoch permutations.
     """
     if num_slots < 1 or len(problems) == 0:
         raise ConfigError(f"schedule_dataset needs num_slots >= 1 and problems, got {num_slots} and {len(problems)}")
@@ -121,8 +117,7 @@ def prompts_per_step(args: Any) -> int:
     whatever the number of ranks.
 
     Args:
-        args (`trl.GRPOConfig`):
-            The resolved trainer arguments.
+        args: the resolved trainer arguments (a ``trl.GRPOConfig``).
     """
     per_round = args.generation_batch_size // args.num_generations
     rounds_per_step = args.gradient_accumulation_steps / (args.steps_per_generation * args.num_iterations)
