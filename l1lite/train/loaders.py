@@ -19,13 +19,6 @@ log = logging.getLogger(__name__)
 BACKENDS = ("auto", "unsloth", "bnb", "plain")
 
 
-def cuda_available() -> bool:
-    """Whether a CUDA GPU is usable."""
-    import torch
-
-    return torch.cuda.is_available()
-
-
 def precision_for(capability: tuple[int, int] | None) -> str:
     """The training dtype for a GPU of compute ``capability`` (None: no GPU).
 
@@ -69,6 +62,8 @@ def check_lora(lora: LoraConfig) -> None:
 def choose(requested: str = "auto") -> tuple[str, str]:
     """Resolve ``requested`` to a loader name and the reason for it (imports Unsloth when it is a candidate)."""
     check_backend(requested)
+    import torch
+
     from l1lite.train import unsloth_adapter
 
     if requested == "unsloth":
@@ -78,7 +73,7 @@ def choose(requested: str = "auto") -> tuple[str, str]:
         return requested, "requested in config (model.backend)"
     if requested != "auto":
         return requested, "requested in config (model.backend)"
-    if not cuda_available():
+    if not torch.cuda.is_available():
         return "plain", "no CUDA GPU: full-precision base + LoRA on CPU"
     ok, why = unsloth_adapter.availability()
     if ok:
@@ -143,7 +138,7 @@ def load(
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    cuda = cuda_available()
+    cuda = torch.cuda.is_available()
     name = resolve_model(model_cfg.name)
     tokenizer = AutoTokenizer.from_pretrained(name)
     if backend == "bnb":
