@@ -295,18 +295,10 @@ def load_problems(
     if no_answer:
         lines = _row_lines(_local_file(where)) if _is_local(where) else None
         kind, numbers = ("line", lines) if lines and len(lines) > no_answer[-1] else ("row", None)
-        named = [str(numbers[i] if numbers else i + 1) for i in no_answer[:5]]
+        named = ", ".join(str(numbers[i] if numbers else i + 1) for i in no_answer[:5])
         more = f" and {len(no_answer) - 5} more" if len(no_answer) > 5 else ""
-        log.warning(
-            "%s: skipped %d row%s without a question or answer (%s%s %s%s)",
-            where,
-            len(no_answer),
-            "s" if len(no_answer) > 1 else "",
-            kind,
-            "s" if len(no_answer) > 1 else "",
-            ", ".join(named),
-            more,
-        )
+        s = "s" if len(no_answer) > 1 else ""
+        log.warning(f"{where}: skipped {len(no_answer)} row{s} without a question or answer ({kind}{s} {named}{more})")
     if too_long:
         log.warning("%s: dropped %d prompts longer than %d tokens", where, too_long, cfg.max_prompt_tokens)
     if cfg.limit is not None:
