@@ -338,9 +338,7 @@ def check_type(value: Any, hint: Any, where: str) -> Any:
         return from_dict(hint, value, where)
     if hint is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
-    if hint is bool and not isinstance(value, bool) or hint is not bool and isinstance(value, bool):
-        raise ConfigError(f"config key '{where}' must be {hint.__name__}, got {value!r}")
-    if not isinstance(value, hint):
+    if isinstance(value, bool) != (hint is bool) or not isinstance(value, hint):
         raise ConfigError(f"config key '{where}' must be {hint.__name__}, got {value!r}")
     return value
 
