@@ -422,8 +422,7 @@ class Plan:
     @property
     def peak(self) -> float:
         """Planned peak bytes: static plus the larger phase, for GRPO and for the hindsight start."""
-        grpo = self.stage_peak(self.components) if self.settings.max_steps else 0.0
-        return max(grpo, self.stage_peak(self.hindsight)) if self.hindsight else grpo
+        return self.stage_peak(self.peak_stage()) if self.settings.max_steps or self.hindsight else 0.0
 
     @property
     def budget(self) -> float:
@@ -600,11 +599,7 @@ def _hindsight_components(cfg: TrainConfig, shape: Shape, prec: Precision, devic
     comps = _static(shape, prec, device, lora, "adamw_torch_fused", cfg.lora.r)
     comps += _generation(shape, prec, h.generation_batch_size, cfg.data.max_prompt_tokens, h.max_tokens)
     length = cfg.data.max_prompt_tokens + h.max_tokens
-    sft = replace(
-        settings(cfg),
-        temperature=1.0,
-        checkpointing=bool(cfg.trainer.get("gradient_checkpointing", cfg.model.gradient_checkpointing)),
-    )
+    sft = replace(settings(cfg), temperature=1.0)
     micro = h.micro_batch_size or h.batch_size  # pairs per forward pass; the rest of a batch is accumulated
     comps += _training(cfg, sft, shape, prec, micro, length, length, lora, sft=True)
     return [replace(c, name=f"hindsight: {c.name}") if c.phase != "static" else c for c in comps]
