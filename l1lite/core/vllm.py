@@ -184,27 +184,14 @@ class Engine:
                 temperature, top-k and top-p: the engine's ``logprobs_mode`` is ``processed_logprobs``).
             kwargs: more ``vllm.SamplingParams`` fields (``min_p``, ``repetition_penalty``, ``stop``...).
         """
-        from vllm import SamplingParams
-
         # ids only, unless stop strings need the text: decoding each logprob entry made sampling 10x slower on CPU
         kwargs.setdefault("detokenize", bool(kwargs.get("stop")))
-
-        def params(i: int) -> Any:
-            return SamplingParams(
-                n=n,
-                max_tokens=max_tokens,
-                temperature=temperature,
-                top_p=top_p,
-                top_k=top_k,
-                seed=None if seed is None else seed + i,
-                logprobs=0 if logprobs else None,
-                **kwargs,
-            )
-
+        kwargs.update(n=n, top_k=top_k, logprobs=0 if logprobs else None)
         tokenizer = self.tokenizer
         ids = [tokenizer(p, add_special_tokens=False)["input_ids"] if isinstance(p, str) else list(p) for p in prompts]
         inputs = [{"prompt_token_ids": row} for row in ids]
-        sampling = [params(i) for i in range(len(inputs))]
+        seeds = [None if seed is None else seed + i for i in range(len(inputs))]
+        sampling = [self.params(max_tokens, temperature, top_p, s, **kwargs) for s in seeds]
         outputs = self.llm.generate(inputs, sampling_params=sampling, lora_request=self.lora(adapter), use_tqdm=False)
         rows = []
         for output in outputs:
@@ -224,8 +211,10 @@ class Engine:
         seed: int | None = None,
         stop: list[str] | None = None,
         logit_bias: dict[int, float] | None = None,
+        **kwargs: Any,
     ) -> Any:
-        """The ``SamplingParams`` of one text completion (:meth:`add`): stop strings end it without being in its text.
+        """The ``SamplingParams`` of one completion (:meth:`add`, :meth:`generate`): stop strings end it without being
+        in its text.
 
         Args:
             max_tokens: the most new tokens.
@@ -234,6 +223,7 @@ class Engine:
             seed: the request's own seed (None: the engine's stream).
             stop: strings that end the completion.
             logit_bias: token id -> logit offset.
+            kwargs: more ``vllm.SamplingParams`` fields.
         """
         from vllm import SamplingParams
 
@@ -244,6 +234,7 @@ class Engine:
             seed=seed,
             stop=stop or None,
             logit_bias=logit_bias or None,
+            **kwargs,
         )
 
     def add(self, request_id: str, prompt_ids: list[int], params: Any, adapter: str | Path | None = None) -> None:
