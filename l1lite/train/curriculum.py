@@ -112,8 +112,7 @@ class Curriculum:
             return min(cfg.choices), max(cfg.choices)
         if cfg.scheduler == "linear":
             frac = min(1.0, step / cfg.steps)
-            lo, hi = (round(a + frac * (b - a)) for a, b in zip(cfg.start, cfg.end, strict=True))
-            return lo, hi
+            return tuple(round(a + frac * (b - a)) for a, b in zip(cfg.start, cfg.end, strict=True))
         stages = cfg.stages if cfg.scheduler == "staged" else self.stages
         _, lo, hi = [s for s in stages if s[0] <= step][-1]
         return int(lo), int(hi)

@@ -168,8 +168,7 @@ class Shape:
 
     def linear_params(self) -> int:
         """Parameters of one layer's seven projections."""
-        h, q, kv, f = self.hidden, self.heads * self.head_dim, self.kv_heads * self.head_dim, self.intermediate
-        return h * q + 2 * h * kv + q * h + 3 * h * f
+        return sum(i * o for i, o in map(self.dims, PROJECTIONS))
 
     def other_params(self) -> int:
         """Embeddings, lm_head (unless tied), norms and biases."""

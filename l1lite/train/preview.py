@@ -63,8 +63,7 @@ def run(args) -> int:
     cfg = load_config(TrainConfig, args.config, args.set)
     trainer = grpo_args(cfg, cuda=False)
     curriculum = Curriculum(cfg.curriculum, prompts_per_step(trainer))
-    steps = args.steps or trainer.max_steps
-    steps = steps if steps > 0 else 100
+    steps = args.steps or (trainer.max_steps if trainer.max_steps > 0 else 100)
     if steps > MAX_STEPS:
         raise ConfigError(f"trainer.max_steps {steps}: give --steps (at most {MAX_STEPS}) to preview part of it")
     print(f"scheduler {cfg.curriculum.scheduler}, {curriculum.prompts_per_step} prompts/step, {steps} steps")
