@@ -428,14 +428,10 @@ def build_config(cls: type, data: dict[str, Any], source: str | Path | None, ove
     An error in ``data`` names ``source``; an error an override brings in names that override.
 
     Args:
-        cls (`type`):
-            The config dataclass.
-        data (`dict[str, Any]`):
-            The mapping read from ``source`` (changed in place by the overrides).
-        source (`str`, `Path` or `None`):
-            Where ``data`` came from, for messages (`None`: nothing to name).
-        overrides (`list[str]`):
-            ``key.sub=value`` assignments (``--set``), applied in order.
+        cls: the config dataclass.
+        data: the mapping read from ``source`` (changed in place by the overrides).
+        source: where ``data`` came from, for messages (`None`: nothing to name).
+        overrides: ``key.sub=value`` assignments (``--set``), applied in order.
     """
     try:
         cfg = from_dict(cls, data)
@@ -477,12 +473,9 @@ def add_config_arguments(parser: argparse.ArgumentParser, cls: type, flags: Flag
     """``--config``, ``--set`` and one flag per entry of ``flags``, typed and with defaults from ``cls``'s fields.
 
     Args:
-        parser (`argparse.ArgumentParser`):
-            The command's parser.
-        cls (`type`):
-            The command's config dataclass: each flag's type and the default its help shows come from its field.
-        flags (`Flags`):
-            Flag name (``n_ctx`` is ``--n-ctx``) -> (dotted config key, help[, more ``add_argument`` keywords]).
+        parser: the command's parser.
+        cls: the command's config dataclass: each flag's type and the default its help shows come from its field.
+        flags: flag name (``n_ctx`` is ``--n-ctx``) -> (dotted config key, help[, more ``add_argument`` keywords]).
     """
     parser.add_argument("--config", help=f"YAML file or preset with {cls.__name__} keys (flags override it)")
     parser.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config key (repeatable)")
