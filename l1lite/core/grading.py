@@ -220,9 +220,7 @@ atexit.register(_WORKER.close)
 def verify_math(gold: str, pred: str, timeout_s: float = 2.0) -> bool:
     """Whether boxed-answer ``pred`` equals ``gold`` mathematically (fast path, then math-verify, bounded)."""
     verdict = fast_verdict(gold, pred)
-    if verdict is not None:
-        return verdict
-    return _WORKER.verify(gold, pred, timeout_s)
+    return _WORKER.verify(gold, pred, timeout_s) if verdict is None else verdict
 
 
 def _serve() -> None:

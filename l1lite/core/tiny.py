@@ -35,7 +35,7 @@ def _corpus() -> list[str]:
 
 def build_tokenizer(vocab_size: int = 640):
     """Train a byte-level BPE tokenizer locally with R1-Distill's special tokens and template."""
-    from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
+    from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
     tok = Tokenizer(models.BPE())
@@ -53,8 +53,6 @@ def build_tokenizer(vocab_size: int = 640):
         show_progress=False,
     )
     tok.train_from_iterator(_corpus(), trainer=trainer)
-    from tokenizers import AddedToken
-
     tok.add_special_tokens([AddedToken(t, special=True, normalized=False) for t in SPECIAL_TOKENS])
     tok.add_tokens([AddedToken(t, special=False, normalized=False) for t in ADDED_TOKENS])
     return PreTrainedTokenizerFast(
