@@ -192,7 +192,7 @@ def l1_vs_s1(models: dict[str, list[dict[str, Any]]], before: str, out: Path) ->
         if label != before
     }
     series = {
-        f"{label}: {ARMS[arm]}": {
+        f"{label}: {arm_name(label, arm, before)}": {
             "x": [r["mean_tokens"] for r in figures["rows"].values()],
             "y": [r["accuracy"] for r in figures["rows"].values()],
             "budgets": [int(b) for b in figures["rows"]],
@@ -202,6 +202,12 @@ def l1_vs_s1(models: dict[str, list[dict[str, Any]]], before: str, out: Path) ->
     }
     write_tradeoff(series, out / PLOT, force=True)
     return {"arms": arms, "gain": gain}
+
+
+def arm_name(label: str, arm: str, before: str) -> str:
+    """An arm as the tables and the plot name it: its letter, (a) to (d), and what it is."""
+    letter = {"forcing": "a", "hardcap": "d"}.get(arm, "b" if label == before else "c")
+    return f"({letter}) {ARMS[arm]}"
 
 
 def _gain(c: float, a: float) -> dict[str, float | None]:
@@ -235,7 +241,7 @@ def l1_vs_s1_markdown(comparison: dict[str, Any], before: str) -> list[str]:
             over = " | ".join(f"{m[f]:.2f} ({m[f + '_range']:.2f})" for f in ("dial_spread", "slope"))
             for b, r in m["rows"].items():
                 cells = " | ".join(cell(r, f) for f in ARM_FIGURES)
-                lines.append(f"| {label} | {ARMS[arm]} | {b} | {cells} | {over} |")
+                lines.append(f"| {label} | {arm_name(label, arm, before)} | {b} | {cells} | {over} |")
     lines += [
         "",
         "Gain of (c) over (a) at equal budgets, from the mean accuracies:",
