@@ -189,6 +189,40 @@ def interrupted_eval() -> Callable[..., int]:
     return _interrupted_eval
 
 
+def _check_l1_vs_s1(summary: dict, runs: dict[str, list[dict]], out: Path, before: str) -> None:
+    """A benchmark's L1 vs s1 comparison: every arm, figures in range, each seed's slope its lengths', the gain from
+    the arms' accuracies, the plot and the report's section (``runs``: label -> its measure per seed)."""
+    from l1lite.bench import harness
+
+    comparison = summary["l1_vs_s1"]
+    assert {label: list(arms) for label, arms in comparison["arms"].items()} == {
+        label: ["forcing", "prompt"] if label == before else ["prompt", "hardcap"] for label in runs
+    }
+    budgets = [str(b) for b in summary["settings"]["budgets"]]
+    for label, arms in comparison["arms"].items():
+        for arm, mean in arms.items():
+            assert list(mean["rows"]) == budgets
+            for b, r in mean["rows"].items():
+                assert all(0 <= r[f] <= 1 for f in ("accuracy", "within_20", "over_budget")) and r["mean_tokens"] > 0
+                assert arm != "hardcap" or (r["over_budget"] == 0 and r["mean_tokens"] <= int(b))  # cut at the budget
+            for m in (run["arms"][arm] for run in runs[label]):  # two budgets: the slope is the mean length's rise
+                lo, hi = m["rows"][budgets[0]]["mean_tokens"], m["rows"][budgets[-1]]["mean_tokens"]
+                assert m["slope"] == pytest.approx((hi - lo) / (int(budgets[-1]) - int(budgets[0])))
+    for label, gains in comparison["gain"].items():
+        for b in budgets:
+            a = comparison["arms"][before]["forcing"]["rows"][b]["accuracy"]
+            c = comparison["arms"][label]["prompt"]["rows"][b]["accuracy"]
+            assert gains[b] == pytest.approx({"relative": (c - a) / a if a else None, "points": 100 * (c - a)})
+    assert (out / harness.PLOT).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "## L1 vs s1 at equal budgets" in (out / harness.REPORT).read_text()
+
+
+@pytest.fixture(scope="session")
+def check_l1_vs_s1() -> Callable[..., None]:
+    """``check_l1_vs_s1(summary, runs, out, before)``: a benchmark's L1 vs s1 comparison is whole and consistent."""
+    return _check_l1_vs_s1
+
+
 @contextmanager
 def _llama_server(gguf: Path, log: Path) -> Iterator[str]:
     """llama-cpp-python's OpenAI-compatible server of ``gguf`` (one thread) on a free local port: its URL.

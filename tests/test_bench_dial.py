@@ -14,6 +14,8 @@ from l1lite.bench import toy
 from l1lite.bench.dial import ARMS, BEFORE, L1_EXACT, QUICK, DialSettings, goal, markdown, run_bench
 from l1lite.core.config import ConfigError
 
+PNG = b"\x89PNG\r\n\x1a\n"
+
 
 def test_toy_traces_are_correct_and_their_length_is_free():
     problems = toy.draw_problems(50, 0, cap=9, max_ops=2)
@@ -103,8 +105,75 @@ def test_the_command_refuses_a_summary_of_the_same_seeds(tmp_path, capsys):
     assert "exists for seeds [0]" in capsys.readouterr().err
 
 
+def test_the_l1_vs_s1_arms_from_real_evals(tiny_model_dir, adapter_dir, tmp_path):
+    """Real evals of the tiny model (untrained; with a LoRA as the trained model): each arm's figures are its rows',
+    their means over two seeds, the gain of (c) over (a) and the plot."""
+    from dataclasses import replace
+
+    import numpy as np
+
+    from l1lite.bench import harness
+    from l1lite.bench.dial import measure
+    from l1lite.eval.results import load_run
+
+    s = replace(QUICK, budgets=[8, 32], max_completion_length=40)
+    data = toy.write_jsonl(toy.draw_problems(3, 0, cap=9, max_ops=1), tmp_path / "eval.jsonl")
+    models = {BEFORE: (None, ["forcing", "prompt"]), "trained": (adapter_dir, ["prompt", "hardcap"])}
+    runs = {
+        label: [measure(s, label, tiny_model_dir, adapter, data, tmp_path / f"seed-{n}", n) for n in (0, 1)]
+        for label, (adapter, _) in models.items()
+    }
+    for label, seeds in runs.items():
+        for n, m in enumerate(seeds):
+            assert list(m["arms"]) == models[label][1]
+            for arm, figures in m["arms"].items():
+                rows = load_run(tmp_path / f"seed-{n}" / "eval" / harness.eval_name(label, "exact", arm))[2]
+                assert {r["strategy"] for r in rows} == {arm} and len(rows) == 3 * 2 * s.samples
+                for b in s.budgets:
+                    n_b = np.array([r["tokens"] for r in rows if r["budget"] == b])
+                    got = figures["rows"][str(b)]
+                    assert got["within_20"] == pytest.approx(np.mean(np.abs(n_b - b) <= 0.2 * b))
+                    assert got["over_budget"] == pytest.approx(np.mean(n_b > b))
+                    assert got["mean_tokens"] == pytest.approx(n_b.mean())
+                lengths = {(r["id"], r["budget"]): [] for r in rows}  # a problem's samples at a budget
+                for r in rows:
+                    lengths[r["id"], r["budget"]].append(r["tokens"])
+                per_problem = [[np.mean(lengths[pid, b]) for b in s.budgets] for pid in {r["id"] for r in rows}]
+                assert figures["slope"] == pytest.approx(np.mean([np.polyfit(s.budgets, y, 1)[0] for y in per_problem]))
+                spread = figures["rows"]["32"]["mean_tokens"] / figures["rows"]["8"]["mean_tokens"]
+                assert figures["dial_spread"] == pytest.approx(spread)
+                if arm == "hardcap":  # at most the budget in all, cut off where it did not fit
+                    assert all(r["tokens"] <= r["budget"] for r in rows) and "length" in {
+                        r["finish_reason"] for r in rows
+                    }
+                if arm == "forcing":
+                    assert all(r["thinking_tokens"] <= r["budget"] for r in rows)
+
+    comparison = harness.l1_vs_s1(runs, BEFORE, tmp_path)
+    ranges = []
+    for label, arms in comparison["arms"].items():
+        for arm, mean in arms.items():
+            per_seed = [m["arms"][arm] for m in runs[label]]
+            for f in ("dial_spread", "slope"):
+                assert mean[f] == pytest.approx(statistics.fmean(p[f] for p in per_seed))
+            for b, row in mean["rows"].items():
+                for f in harness.ARM_FIGURES:
+                    values = [p["rows"][b][f] for p in per_seed]
+                    assert row[f] == pytest.approx(statistics.fmean(values))
+                    assert row[f + "_range"] == pytest.approx(max(values) - min(values))
+                    ranges.append(row[f + "_range"])
+    assert max(ranges) > 0  # the seeds' samples differ
+    for b, g in comparison["gain"]["trained"].items():
+        a = comparison["arms"][BEFORE]["forcing"]["rows"][b]["accuracy"]
+        c = comparison["arms"]["trained"]["prompt"]["rows"][b]["accuracy"]
+        assert g == {"relative": (c - a) / a if a else None, "points": pytest.approx(100 * (c - a))}
+    assert (tmp_path / harness.PLOT).read_bytes()[:8] == PNG
+    table = [line for line in harness.l1_vs_s1_markdown(comparison, BEFORE) if line.startswith("| ")]
+    assert len(table) == 1 + 4 * len(s.budgets) + 1 + len(s.budgets)  # two tables: a head, a row per arm or model
+
+
 @pytest.mark.slow
-def test_reduced_benchmark_moves_the_dial(tmp_path):
+def test_reduced_benchmark_moves_the_dial(tmp_path, check_l1_vs_s1):
     summary = run_bench(tmp_path, QUICK)
     models = {m for arm in ARMS for m in (arm, arm + L1_EXACT)}  # each arm after its Exact and its dual stage
     assert json.loads((tmp_path / "summary.json").read_text())["goal"].keys() == models
@@ -116,6 +185,9 @@ def test_reduced_benchmark_moves_the_dial(tmp_path):
     before = summary["mean"][BEFORE]["dial_spread"]
     for arm in ARMS:
         assert summary["mean"][arm]["dial_spread"] > before, (arm, summary["mean"][arm]["rows"])
+    runs = {label: [v["results"][label] for v in summary["seeds"].values()] for label in summary["mean"]}
+    check_l1_vs_s1(summary, runs, tmp_path, BEFORE)
+    assert (tmp_path / "seed-0" / "plots-exact" / "accuracy_vs_tokens.png").read_bytes()[:8] == PNG
     with pytest.raises(ConfigError, match="exists for seeds"):
         run_bench(tmp_path, QUICK)
     (tmp_path / "summary.json").unlink()

@@ -40,7 +40,7 @@ def test_each_finished_part_is_kept_and_the_summary_written(tmp_path, monkeypatc
     """The harness around stand-in ``l1lite`` commands: base eval once, seeds kept, summary and report."""
     from l1lite.bench import real
 
-    calls = []
+    calls, arms = [], []
 
     def fake_l1lite(args: list[str], log: Path) -> float:
         calls.append(args[0])
@@ -52,22 +52,36 @@ def test_each_finished_part_is_kept_and_the_summary_written(tmp_path, monkeypatc
             return 1.0
         budgets = [int(b) for b in flags["budgets"].split(",")]
         tokens = {b: (b if "adapter" in flags else 40) for b in budgets}  # the stand-in training moves the dial
-        row = {"strategy": "prompt", "accuracy": 0.5, "rel_error": 0.1, "over_budget": 0.2}
+        strategy = flags["strategies"]
+        accuracy = 0.2 if strategy == "forcing" else 0.5
+        row = {"strategy": strategy, "accuracy": accuracy, "rel_error": 0.1, "within_20": 0.6, "over_budget": 0.2}
         rows = [{**row, "budget": b, "mean_tokens": tokens[b]} for b in budgets]
         spread = tokens[budgets[-1]] / tokens[budgets[0]]
+        slope = (tokens[budgets[-1]] - tokens[budgets[0]]) / (budgets[-1] - budgets[0])
+        arms.append((strategy, flags["mode"], flags["samples"], flags.get("limit")))
         Path(flags["out"]).mkdir(parents=True)
         (Path(flags["out"]) / "summary.json").write_text(
-            json.dumps({"rows": rows, "dial_spread": {"prompt": {"total": spread}}})
+            json.dumps({"rows": rows, "dial_spread": {strategy: {"total": spread}}, "slope": {strategy: slope}})
         )
         return 1.0
 
     monkeypatch.setattr(real, "_l1lite", fake_l1lite)
-    s = RealSettings(seeds=[0, 1], train_problems=20, eval_problems=4)
+    s = RealSettings(seeds=[0, 1], train_problems=20, eval_problems=4, arm_problems=2, arm_samples=1)
     with pytest.raises(ConfigError, match="skip-base"):
         run_bench(tmp_path, s, skip_base=True)
-    assert calls == ["train", "eval", "eval", "train", "eval", "eval"]
+    assert calls == ["train", "eval", "eval", "eval"] * 2
     summary = run_bench(tmp_path, s)  # the seeds are kept; only the base eval runs
-    assert calls[6:] == ["eval", "eval"]
+    assert calls[8:] == ["eval"] * 3
+    # the prompt in exact and max mode with every sample, the other arm on the first 2 problems x 1 sample
+    trained = [("prompt", "exact", "2", None), ("hardcap", "exact", "1", "2"), ("prompt", "max", "2", None)]
+    assert arms == trained * 2 + [("forcing" if a == "hardcap" else a, *rest) for a, *rest in trained]
+    comparison = summary["l1_vs_s1"]
+    assert {label: list(a) for label, a in comparison["arms"].items()} == {
+        "base": ["forcing", "prompt"],
+        "trained": ["prompt", "hardcap"],
+    }
+    assert comparison["gain"]["trained"]["16"] == pytest.approx({"relative": 1.5, "points": 30.0})  # 0.2 -> 0.5
+    assert comparison["arms"]["trained"]["hardcap"]["slope"] == 1.0 and (tmp_path / "accuracy_vs_tokens.png").is_file()
     seed = summary["seeds"]["1"]
     assert seed["base"]["dial_spread"] == 1.0 and seed["trained"]["dial_spread"] == 4.0 and seed["train_seconds"] == 1.0
     assert summary["mean"]["goal"]["spread"] == 4.0 and summary["mean"]["goal"]["spread_ok"]
@@ -78,7 +92,7 @@ def test_each_finished_part_is_kept_and_the_summary_written(tmp_path, monkeypatc
 
 
 @pytest.mark.slow
-def test_reduced_real_model_run_moves_the_dial(tmp_path, monkeypatch):
+def test_reduced_real_model_run_moves_the_dial(tmp_path, monkeypatch, check_l1_vs_s1):
     monkeypatch.setenv("L1LITE_CACHE", str(tmp_path / "cache"))  # the GGUF is converted like a user's first run
     summary = run_bench(tmp_path / "real", QUICK)
     assert json.loads((tmp_path / "real" / "summary.json").read_text())["settings"]["preset"] == "dial-smollm2"
@@ -90,3 +104,6 @@ def test_reduced_real_model_run_moves_the_dial(tmp_path, monkeypatch):
     before, after = seed["base"]["dial_spread"], seed["trained"]["dial_spread"]
     assert before > 0 and all(r["mean_tokens"] > 0 for r in seed["trained"]["rows"].values())
     assert after > before, f"the trained model did not widen the dial: spread {before:.2f} -> {after:.2f}"
+    check_l1_vs_s1(summary, {"base": [seed["base"]], "trained": [seed["trained"]]}, tmp_path / "real", "base")
+    forcing = json.loads((tmp_path / "real" / "base" / "base-forcing" / "summary.json").read_text())["run"]
+    assert (forcing["problems"], forcing["samples"]) == (QUICK.arm_problems, QUICK.arm_samples)  # the arms' cost

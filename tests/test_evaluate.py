@@ -72,10 +72,21 @@ def recompute(rows: list[dict], strategy: str, budget: int) -> dict:
         "median_thinking_tokens": float(np.median(think)),
         "rel_error": float(np.mean(np.abs(total - budget) / budget)),
         "rel_error_thinking": float(np.mean(np.abs(think - budget) / budget)),
+        "within_20": float(np.mean(np.abs(total - budget) <= 0.2 * budget)),
+        "within_20_thinking": float(np.mean(np.abs(think - budget) <= 0.2 * budget)),
         "over_budget": float(np.mean(total > budget)),
         "over_budget_thinking": float(np.mean(think > budget)),
         "truncated": float(np.mean([r["finish_reason"] == "length" for r in group])),
     }
+
+
+def slope(rows: list[dict], strategy: str, budgets: list[int]) -> float:
+    """Mean over problems of the least-squares slope of a problem's mean length on the budget (numpy's fit)."""
+    slopes = []
+    for pid in dict.fromkeys(r["id"] for r in rows):
+        means = [recompute([r for r in rows if r["id"] == pid], strategy, b)["mean_tokens"] for b in budgets]
+        slopes.append(np.polyfit(budgets, means, 1)[0])
+    return float(np.mean(slopes))
 
 
 def check_summary_matches_results(summary: dict, rows: list[dict]) -> None:
@@ -92,6 +103,7 @@ def check_summary_matches_results(summary: dict, rows: list[dict]) -> None:
         big, small = recompute(rows, strategy, hi), recompute(rows, strategy, lo)
         assert got["total"] == pytest.approx(big["mean_tokens"] / small["mean_tokens"])
         assert got["thinking"] == pytest.approx(big["mean_thinking_tokens"] / small["mean_thinking_tokens"])
+        assert summary["slope"][strategy] == pytest.approx(slope(rows, strategy, info["budgets"]), abs=1e-9)
 
 
 def check_report(folder: Path, runs: list[tuple[str, dict, list[dict]]]) -> None:
@@ -111,6 +123,8 @@ def check_report(folder: Path, runs: list[tuple[str, dict, list[dict]]]) -> None
             table = [r for r in summary["rows"] if r["strategy"] == strategy]
             budgets = [r["budget"] for r in table]
             assert data["accuracy"]["series"][name] == {"x": budgets, "y": [r["accuracy"] for r in table]}
+            tradeoff = {"x": [r["mean_tokens"] for r in table], "y": data["accuracy"]["series"][name]["y"]}
+            assert data["tradeoff"]["series"][name] == {**tradeoff, "budgets": budgets}
             assert data["length"]["total"][name]["y"] == [r["mean_tokens"] for r in table]
             assert data["length"]["thinking"][name]["y"] == [r["mean_thinking_tokens"] for r in table]
             assert data["length_error"]["total"][name]["y"] == [r["rel_error"] for r in table]
@@ -192,6 +206,7 @@ def test_summarize_metrics_by_hand():
     assert r10["mean_tokens"] == 15 and r10["median_tokens"] == 11
     assert r10["rel_error"] == pytest.approx((0.2 + 0.2 + 0 + 2.0) / 4)
     assert r10["over_budget"] == 0.5 and r10["over_budget_thinking"] == 0.25
+    assert r10["within_20"] == 0.75 and r10["within_20_thinking"] == 0.5  # 12, 8, 10 within 2 of 10; 30 not
     assert r10["mean_thinking_tokens"] == 13 and r10["rel_error_thinking"] == pytest.approx((0 + 0.4 + 0.2 + 1.8) / 4)
     # `none` is one set of samples reported against each budget
     assert by["none", 10]["mean_tokens"] == by["none", 20]["mean_tokens"] == 15
@@ -200,6 +215,9 @@ def test_summarize_metrics_by_hand():
     assert s["dial_spread"]["prompt"]["total"] == pytest.approx(20 / 15)
     assert s["dial_spread"]["none"] == {"total": 1.0, "thinking": 1.0}
     assert summarize(rows, [10], ["prompt"])["dial_spread"] == {}  # one budget: no spread
+    # slope: problem p goes from 10 tokens (mean of 12 and 8) at 10 to 20 at 20; q has one budget, so no slope
+    assert s["slope"] == {"prompt": 1.0, "none": 0.0}
+    assert summarize(rows, [10], ["prompt"])["slope"] == {}
 
 
 def test_report_and_plots_equal_summary(tmp_path):

@@ -10,7 +10,8 @@ Pipeline, built only from l1lite's own stages:
    adaptive schedule;
 3. ``l1lite.eval.engine`` at budgets 4x apart, before RL (the warm-up model) and after each stage of each arm
    (``ARM-l1exact``: the Exact model, the paper's L1-Exact; ``ARM``: after the dual stage, its L1-Max), in
-   exact mode (length error, dial spread) and max mode (share over budget).
+   exact mode (length error, dial spread) and max mode (share over budget), and the L1 vs s1 comparison's other
+   arms: s1 forcing of the warm-up model, the prompt and a hard cap for the trained ones.
 
 What RL has to learn is to plan by the budget. The toy's budgets are tens of tokens, not thousands, so
 both LCPO alphas are scaled up (see ``DialSettings``).
@@ -164,9 +165,10 @@ def train_config(s: DialSettings, model: Path, data: Path, out: Path, arm: str, 
 
 
 def eval_config(
-    s: DialSettings, model: Path, adapter: Path | None, data: Path, out: Path, mode: str, seed: int
+    s: DialSettings, model: Path, adapter: Path | None, data: Path, out: Path, mode: str, seed: int, strategy: str
 ) -> EvalConfig:
-    """EvalConfig of one before/after measurement (budget sentence in the prompt, nothing enforced).
+    """EvalConfig of one before/after measurement: one eval strategy (``prompt``: the budget sentence, nothing
+    enforced).
 
     Args:
         s: the benchmark settings.
@@ -176,6 +178,7 @@ def eval_config(
         out: the eval output folder.
         mode: budget sentence, ``exact`` or ``max``.
         seed: the eval's sampling seed.
+        strategy: the eval strategy (``prompt``, ``forcing``, ``hardcap``).
     """
     return from_dict(
         EvalConfig,
@@ -186,7 +189,7 @@ def eval_config(
             "data": {"dataset": str(data)},
             "grader": "exact",
             "budgets": s.budgets,
-            "strategies": ["prompt"],
+            "strategies": [strategy],
             "mode": mode,
             "samples": s.samples,
             "temperature": s.eval_temperature,
@@ -198,11 +201,12 @@ def eval_config(
 
 
 def measure(s: DialSettings, label: str, model: Path, adapter: Path | None, data: Path, out: Path, seed: int) -> dict:
-    """Exact- and max-mode evals of one model (:func:`l1lite.bench.harness.measure`), rows listed with their budget.
+    """Exact- and max-mode evals of one model and its other arm (:func:`l1lite.bench.harness.measure`: s1 forcing
+    before RL, the hard cap after), rows listed with their budget.
 
     Args:
         s: the benchmark settings.
-        label: names the eval folders (``out/eval/LABEL-{exact,max}``).
+        label: names the eval folders (``out/eval/LABEL-{exact,max,forcing,hardcap}``).
         model: the model folder.
         adapter: its LoRA adapter (None: the model alone).
         data: the held-out problems (JSONL).
@@ -211,12 +215,11 @@ def measure(s: DialSettings, label: str, model: Path, adapter: Path | None, data
     """
     from l1lite.eval.engine import evaluate
 
-    def run(mode: str) -> dict[str, Any]:
-        return evaluate(
-            eval_config(s, model, adapter, data, out / "eval" / f"{label}-{mode}", mode, seed), progress=False
-        )
+    def run(mode: str, strategy: str) -> dict[str, Any]:
+        folder = out / "eval" / harness.eval_name(label, mode, strategy)
+        return evaluate(eval_config(s, model, adapter, data, folder, mode, seed, strategy), progress=False)
 
-    m = harness.measure(run)
+    m = harness.measure(run, "forcing" if label == BEFORE else "hardcap")
     return {**m, "rows": [{"budget": b, **r} for b, r in m["rows"].items()]}
 
 
@@ -308,8 +311,10 @@ def run_bench(out: str | Path, s: DialSettings | None = None, force: bool = Fals
 
     seeds = harness.run_seeds(out, s, one_seed)
     labels = list(seeds[str(s.seeds[0])]["results"])
-    mean = {label: aggregate([v["results"][label] for v in seeds.values()]) for label in labels}
-    return harness.finish(out, s, start, seeds, markdown, mean=mean, goal=goal(mean, s), floor=floor(out, s))
+    runs = {label: [v["results"][label] for v in seeds.values()] for label in labels}
+    mean = {label: aggregate(runs[label]) for label in labels}
+    figures = {"mean": mean, "goal": goal(mean, s), "floor": floor(out, s)}
+    return harness.finish(out, s, start, seeds, markdown, **figures, l1_vs_s1=harness.l1_vs_s1(runs, BEFORE, out))
 
 
 def floor(out: Path, s: DialSettings) -> dict[str, float]:
@@ -356,10 +361,7 @@ def table(summary: dict[str, Any]) -> str:
     for label, res in summary["mean"].items():
         per_seed = " / ".join(f"{x:.2f}" for x in res["spreads"])
         for r in res["rows"]:
-            cells = [
-                f"{r[f]:.{1 if f == 'mean_tokens' else 3}f} ({r[f + '_range']:.{1 if f == 'mean_tokens' else 3}f})"
-                for f in FIGURES
-            ]
+            cells = [harness.cell(r, f) for f in FIGURES]
             spread = f"{res['dial_spread']:.2f} ({res['dial_spread_range']:.2f})"
             lines.append(f"| {label} | {r['budget']} | " + " | ".join(cells) + f" | {spread} | {per_seed} |")
     return "\n".join(lines)
@@ -413,6 +415,8 @@ def markdown(summary: dict[str, Any]) -> str:
             f"| {arm} | {g['max_rel_error']:.3f} | {g['dial_spread']:.2f} | {g['accuracy']:.3f} "
             f"({g['warmup_accuracy']:.3f}) | {'yes' if length_ok else 'no'} | {'yes' if g['accuracy_ok'] else 'no'} |"
         )
+    if "l1_vs_s1" in summary:  # summaries before the comparison have none
+        lines += ["", *harness.l1_vs_s1_markdown(summary["l1_vs_s1"], BEFORE)]
     first = next(iter(summary["seeds"]))
     lines += ["", f"## Plots (seed {first})", ""]
     lines += [f"![length vs budget, exact](seed-{first}/plots-exact/length.png)"]
@@ -421,12 +425,17 @@ def markdown(summary: dict[str, Any]) -> str:
 
 
 def write_plots(results: dict[str, Any], out: Path) -> None:
-    """Before/after plots of one seed (l1lite.eval.report over its eval folders) in ``out/plots-{exact,max}``."""
+    """Before/after plots of one seed (l1lite.eval.report over its eval folders) in ``out/plots-{exact,max}``, the
+    exact ones with every arm."""
     from l1lite.eval.report import load_run, write_report
 
     for mode in ("exact", "max"):
-        runs = [load_run(out / "eval" / f"{label}-{mode}") for label in results]
-        write_report(runs, out / f"plots-{mode}", force=True)
+        names = [
+            harness.eval_name(label, mode, arm)
+            for label, res in results.items()
+            for arm in (res["arms"] if mode == "exact" else ["prompt"])
+        ]
+        write_report([load_run(out / "eval" / name) for name in names], out / f"plots-{mode}", force=True)
 
 
 BENCH = harness.Benchmark(DialSettings, QUICK, run_bench, table)

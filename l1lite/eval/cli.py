@@ -32,7 +32,7 @@ FLAGS: Flags = {
         "an answer counts only after </think>; --no-require-think-close grades the whole text",
     ),
     "budgets": ("budgets", "comma-separated thinking budgets"),
-    "strategies": ("strategies", "comma-separated subset of prompt,forcing,none"),
+    "strategies": ("strategies", "comma-separated subset of prompt,forcing,hardcap,none"),
     "mode": ("mode", "budget mode: exact or max"),
     "samples": ("samples", "samples per problem (paper 16)"),
     "temperature": ("temperature", "sampling temperature"),

@@ -7,12 +7,16 @@ Strategies; every sample is keyed by (problem id, strategy, budget, mode, sample
 - ``forcing``: the s1 baseline (budget forcing). No budget sentence; the decoder enforces the budget on the
   thinking: mode exact: at least and at most N thinking tokens (``min_tokens=N``, "Wait" insertions when it
   stops early, ``</think>`` forced at N); mode max: at most N (only the cap).
+- ``hardcap``: the budget sentence in the prompt and a hard cap: at most N generated tokens in all (``max_tokens``
+  N), so an answer that does not fit is cut off.
 - ``none``: no budget at all, the base behaviour. Generated once per problem and sample (``budget`` is null
   in results.jsonl) and reported against every budget: the same accuracy and lengths in each row, the
   length error and over-budget share measured against that row's budget (a flat reference line; dial spread 1).
 
 Lengths are counted with the model's tokenizer: ``tokens`` is every generated token (the paper's n_y),
 ``thinking_tokens`` only those before ``</think>`` (what llama.cpp and vLLM budgets count); both are reported.
+Besides each budget's relative error and shares within 20% of it and over it, a strategy's ``slope`` is the mean
+over problems of the least-squares slope of a problem's mean length on the budget (ideal 1.0).
 
 Owns the eval run: its config check, the per-sample seeds, the metrics and ``summary.json``. The folder's
 files are :mod:`l1lite.eval.results`', the report :mod:`l1lite.eval.report`'s, generation :mod:`l1lite.inference`'s.
@@ -61,7 +65,7 @@ from l1lite.eval.results import CONFIG, PROBLEMS, RESULTS, SUMMARY, Key, plan, r
 if TYPE_CHECKING:
     from l1lite.inference import Backend, Budget, GenerationResult, Sampling
 
-STRATEGIES = ("prompt", "forcing", "none")
+STRATEGIES = ("prompt", "forcing", "hardcap", "none")
 MODES = ("exact", "max")
 # settings that may change between an interrupted run and its resume (they only add or select samples)
 RESUMABLE = ("out", "budgets", "strategies", "samples", "data.limit", "concurrency")
@@ -149,20 +153,29 @@ def _metrics(rows: list[dict[str, Any]], budget: int) -> dict[str, Any]:
         out[f"mean{suffix}_tokens"] = _mean(n)
         out[f"median{suffix}_tokens"] = float(statistics.median(n))
         out[f"rel_error{suffix}"] = _mean([abs(x - budget) / budget for x in n])
+        out[f"within_20{suffix}"] = _mean([abs(x - budget) <= 0.2 * budget for x in n])
         out[f"over_budget{suffix}"] = _mean([x > budget for x in n])
     out["truncated"] = _mean([r["finish_reason"] == "length" for r in rows])
     return out
 
 
 def summarize(rows: list[dict[str, Any]], budgets: list[int], strategies: list[str]) -> dict[str, Any]:
-    """Per strategy and budget metrics, and each strategy's dial spread, from result rows.
+    """Per strategy and budget metrics, and each strategy's dial spread and length slope, from result rows.
 
     ``rows`` must already be the run's selection (see :func:`select`). ``none`` rows (budget None) are
-    reported against every budget. Dial spread = mean length at the largest budget / at the smallest.
+    reported against every budget. Dial spread = mean length at the largest budget / at the smallest; slope =
+    the mean over problems of the least-squares slope of the problem's mean length on the budget.
     """
     groups: dict[tuple[str, int | None], list[dict[str, Any]]] = defaultdict(list)
+    lengths: dict[tuple[str, str], dict[int, list[int]]] = defaultdict(lambda: defaultdict(list))
     for r in rows:
         groups[r["strategy"], r["budget"]].append(r)
+        for budget in [b for b in budgets if r["budget"] in (None, b)]:  # none: every budget
+            lengths[r["strategy"], r["id"]][budget].append(r["tokens"])
+    slopes: dict[str, list[float]] = defaultdict(list)
+    for (strategy, _), at in lengths.items():
+        if len(at) > 1:
+            slopes[strategy].append(statistics.linear_regression(list(at), [_mean(n) for n in at.values()]).slope)
     table = []
     for strategy in strategies:
         for budget in sorted(budgets):
@@ -178,7 +191,7 @@ def summarize(rows: list[dict[str, Any]], budgets: list[int], strategies: list[s
                 name: (at[hi][field] / at[lo][field] if at[lo][field] else None)
                 for name, field in (("total", "mean_tokens"), ("thinking", "mean_thinking_tokens"))
             }
-    return {"rows": table, "dial_spread": spread}
+    return {"rows": table, "dial_spread": spread, "slope": {s: _mean(slopes[s]) for s in strategies if slopes[s]}}
 
 
 def _identity(cfg: EvalConfig) -> dict[str, Any]:
@@ -242,6 +255,8 @@ def _request(key: Key, cfg: EvalConfig) -> tuple[Budget, PromptConfig]:
     _, strategy, budget, mode, _ = key
     if strategy == "prompt":
         return Budget(budget, mode, max_tokens=cfg.max_tokens), cfg.prompt
+    if strategy == "hardcap":
+        return Budget(budget, mode, max_tokens=min(budget, cfg.max_tokens)), cfg.prompt
     if strategy == "forcing":
         forcing = Budget(
             budget,

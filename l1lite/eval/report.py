@@ -19,6 +19,7 @@ PLOTS = {
     "length": "length.png",
     "length_error": "length_error.png",
     "length_hist": "length_hist.png",
+    "tradeoff": "accuracy_vs_tokens.png",
 }
 COLUMNS = [  # (summary field, report.md header, format)
     ("accuracy", "accuracy", ".3f"),
@@ -28,6 +29,7 @@ COLUMNS = [  # (summary field, report.md header, format)
     ("median_thinking_tokens", "median thinking", ".1f"),
     ("rel_error", "rel. error", ".3f"),
     ("rel_error_thinking", "rel. error (thinking)", ".3f"),
+    ("within_20", "within 20%", ".3f"),
     ("over_budget", "over budget", ".3f"),
     ("over_budget_thinking", "over budget (thinking)", ".3f"),
     ("truncated", "truncated", ".3f"),
@@ -51,14 +53,16 @@ def plot_data(runs: list[Run]) -> dict[str, Any]:
     import numpy as np
 
     data: dict[str, Any] = {name: {"file": file} for name, file in PLOTS.items()}
-    data["accuracy"]["series"] = {}
+    data["accuracy"]["series"], data["tradeoff"]["series"] = {}, {}
     for name in ("length", "length_error"):
         data[name]["total"], data[name]["thinking"] = {}, {}
     samples: dict[int, dict[str, list[int]]] = {}
     for label, strategy, (_, summary, rows) in _series(runs):
         table = [r for r in summary["rows"] if r["strategy"] == strategy]
         x = [r["budget"] for r in table]
-        data["accuracy"]["series"][label] = {"x": x, "y": [r["accuracy"] for r in table]}
+        accuracy = [r["accuracy"] for r in table]
+        data["accuracy"]["series"][label] = {"x": x, "y": accuracy}
+        data["tradeoff"]["series"][label] = {"x": [r["mean_tokens"] for r in table], "y": accuracy, "budgets": x}
         for kind, suffix in (("total", ""), ("thinking", "_thinking")):
             data["length"][kind][label] = {"x": x, "y": [r[f"mean{suffix}_tokens"] for r in table]}
             data["length_error"][kind][label] = {"x": x, "y": [r[f"rel_error{suffix}"] for r in table]}
@@ -152,6 +156,31 @@ def write_plots(data: dict[str, Any], out: Path, force: bool = False) -> None:
     for ax in axes[len(panels) :]:
         ax.set_visible(False)
     _save(fig, out / PLOTS["length_hist"], force)
+    write_tradeoff(data["tradeoff"]["series"], out / PLOTS["tradeoff"], force)
+
+
+def write_tradeoff(series: dict[str, dict[str, list]], path: Path, force: bool = False) -> None:
+    """Accuracy against mean generated tokens, one line per series, points labelled with their budget (the L1
+    paper's main figure).
+
+    Args:
+        series: label -> ``x`` (mean tokens), ``y`` (accuracy) and ``budgets``, one each per point.
+        path: the PNG to write.
+        force: replace an existing file.
+    """
+    style = _style(list(series))
+    fig, (ax,) = _figure()
+    for label, s in series.items():
+        ax.plot(s["x"], s["y"], label=label, **style[label])
+        for x, y, budget in zip(s["x"], s["y"], s["budgets"], strict=True):
+            ax.annotate(str(budget), (x, y), xytext=(3, 3), textcoords="offset points", fontsize="x-small")
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_xlabel("mean generated tokens")
+    ax.set_ylabel("accuracy (mean pass@1)")
+    ax.set_title("Accuracy vs tokens used (points: budgets)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize="small")
+    _save(fig, path, force)
 
 
 def _save(fig, path: Path, force: bool) -> None:
@@ -180,22 +209,26 @@ def markdown(runs: list[Run]) -> str:
     for label, summary, _ in runs:
         for row in summary["rows"]:
             cells = ([label] if several else []) + [row["strategy"], str(row["budget"]), str(row["samples"])]
-            cells += [_fmt(row[k], spec) for k, _, spec in COLUMNS]
+            cells += [_fmt(row.get(k), spec) for k, _, spec in COLUMNS]
             lines.append("| " + " | ".join(cells) + " |")
-    lines += ["", "## Dial spread (mean length at the largest budget / at the smallest)", ""]
-    head = (["run"] if several else []) + ["strategy", "total tokens", "thinking tokens"]
+    lines += ["", "## Dial spread (mean length at the largest budget / at the smallest) and length slope", ""]
+    head = (["run"] if several else []) + ["strategy", "total tokens", "thinking tokens", "slope"]
     lines += ["| " + " | ".join(head) + " |", "|---" * len(head) + "|"]
     for label, summary, _ in runs:
         for strategy, spread in summary["dial_spread"].items():
             cells = ([label] if several else []) + [strategy, _fmt(spread["total"], ".2f")]
-            lines.append("| " + " | ".join(cells + [_fmt(spread["thinking"], ".2f")]) + " |")
+            cells += [_fmt(spread["thinking"], ".2f"), _fmt(summary.get("slope", {}).get(strategy), ".2f")]
+            lines.append("| " + " | ".join(cells) + " |")
     lines += [
         "",
         "Accuracy is the mean pass@1 over problems. Lengths are counted with the model's tokenizer: *tokens* are",
         "all generated tokens (the L1 paper's count), *thinking* only those before `</think>` (what llama.cpp",
         "and vLLM budgets count). Strategies: `prompt` = budget sentence in the prompt, nothing enforced;",
         "`forcing` = s1 budget forcing of the thinking, no budget sentence (exact: minimum and cap, max: cap);",
-        "`none` = no budget (generated once, the same samples reported against every budget).",
+        "`hardcap` = budget sentence and at most the budget of generated tokens in all; `none` = no budget (the same",
+        "samples, generated once, reported against every budget). *Within 20%*: share of samples whose length is",
+        "within 20% of the budget. *Slope*: per problem, the least-squares slope of its mean length on the budget,",
+        "averaged over problems (ideal 1.0).",
         "",
         "## Plots",
         "",
