@@ -175,6 +175,7 @@ class Engine:
         seed: int | None = None,
         adapter: str | Path | None = None,
         logprobs: bool = False,
+        progress: Any = None,
         **kwargs: Any,
     ) -> list[Sample]:
         """Sample ``n`` completions of each prompt: ``len(prompts) * n`` :class:`Sample` rows, prompt by prompt.
@@ -199,6 +200,8 @@ class Engine:
             logprobs (`bool`, *optional*, defaults to `False`):
                 Return each sampled token's log-probability in the distribution it was sampled from (after
                 temperature, top-k and top-p: the engine's ``logprobs_mode`` is ``processed_logprobs``).
+            progress (`tqdm`, *optional*):
+                A bar that counts the finished completions (vLLM updates it).
             kwargs:
                 More ``vllm.SamplingParams`` fields (``min_p``, ``repetition_penalty``, ``stop``...).
         """
@@ -223,7 +226,14 @@ class Engine:
         ids = [tokenizer(p, add_special_tokens=False)["input_ids"] if isinstance(p, str) else list(p) for p in prompts]
         inputs = [{"prompt_token_ids": row} for row in ids]
         sampling = [params(i) for i in range(len(inputs))]
-        outputs = self.llm.generate(inputs, sampling_params=sampling, lora_request=self.lora(adapter), use_tqdm=False)
+
+        def bar(*items: Any, **_: Any) -> Any:  # vLLM's use_tqdm: its pass over the prompts goes by, its run counts
+            return items[0] if items else progress
+
+        use_tqdm = False if progress is None else bar
+        outputs = self.llm.generate(
+            inputs, sampling_params=sampling, lora_request=self.lora(adapter), use_tqdm=use_tqdm
+        )
         rows = []
         for output in outputs:
             for completion in output.outputs:
