@@ -162,9 +162,10 @@ def endpoint_arm(args: argparse.Namespace, folder: Path, work: Path) -> None:
                     "budgets": [min(args.budget, args.max_tokens)],
                     "max_tokens": args.max_tokens,
                     "concurrency": concurrency,
+                    "progress": False,
                 },
             )
-            throughput = evaluate(cfg, force=True, progress=False)["throughput"]
+            throughput = evaluate(cfg, force=True)["throughput"]
             timeless = [{k: v for k, v in r.items() if k != "seconds"} for r in read_results(out / RESULTS)]
             rows[name] = sorted(timeless, key=row_key)
             tokens[name] = throughput["tokens"]

@@ -2,9 +2,10 @@
 
 Owns the command table, exit code 2 with a one-line message for a :class:`ConfigError`, an existing or unusable
 output or a flag argparse refuses (no usage block: ``--help`` shows it), and exit code 1 with one line for a write
-that found no room (disk full, file size limit); and silences third-party notices that are not the user's business
-(bitsandbytes' failed CPU kernel download, printed on every import of TRL). Imports a command's module only when
-that command runs (or shows its help); no module imports it.
+that found no room (disk full, file size limit); and silences third-party notices and progress bars that are not the
+user's business (:data:`QUIET`; transformers' bars of weights loaded and shards written, datasets' of splits
+generated and rows mapped): l1lite shows each stage's own progress (:mod:`l1lite.core.progress`). Imports a
+command's module only when that command runs (or shows its help); no module imports it.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
 from typing import NoReturn
 
@@ -31,7 +33,14 @@ class _Quiet(logging.Filter):
 
 
 # logger -> the filter of a third-party notice it drops
-QUIET = {"bitsandbytes.backends.cpu.ops": _Quiet("Failed to load CPU gemm_4bit_forward from kernels-community")}
+QUIET = {
+    # printed on every import of TRL on a CPU machine
+    "bitsandbytes.backends.cpu.ops": _Quiet("Failed to load CPU gemm_4bit_forward from kernels-community"),
+    # a BPE tokenizer (SmolLM2's) whose config asks for a cleanup transformers rightly skips
+    "transformers.tokenization_utils_tokenizers": _Quiet("Ignoring clean_up_tokenization_spaces=True for BPE"),
+    # the process group an in-process vLLM engine starts for itself, seen by the hindsight start's SFT
+    "transformers.training_args": _Quiet("torch.distributed process group is initialized, but parallel_mode !="),
+}
 
 # subcommand -> (module, one-line help); each module defines add_arguments(parser) and run(args) -> int
 COMMANDS = {
@@ -50,6 +59,19 @@ COMMANDS = {
 }
 
 
+def quiet_libraries() -> None:
+    """Turn off the third-party notices of :data:`QUIET` and progress bars (before those libraries are imported;
+    hub downloads keep their bars, and an ``HF_*_DISABLE_PROGRESS_BARS`` the user set has priority)."""
+    from huggingface_hub.utils import disable_progress_bars, enable_progress_bars
+
+    for name, quiet in QUIET.items():
+        logging.getLogger(name).addFilter(quiet)  # once: a logger keeps one of each filter
+    os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")  # read when datasets is imported
+    if "HF_HUB_DISABLE_PROGRESS_BARS" not in os.environ:
+        disable_progress_bars()  # transformers reads this switch when imported: its own bars are off
+        enable_progress_bars("huggingface_hub")  # downloads keep theirs
+
+
 class Parser(argparse.ArgumentParser):
     """An argparse parser (and its subcommands' parsers) whose refusals are one line, exit code 2."""
 
@@ -60,8 +82,7 @@ class Parser(argparse.ArgumentParser):
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``l1lite`` console script."""
     argv = sys.argv[1:] if argv is None else argv
-    for name, quiet in QUIET.items():
-        logging.getLogger(name).addFilter(quiet)  # once: a logger keeps one of each filter
+    quiet_libraries()
     parser = Parser(prog="l1lite", description="Teach a reasoning model to obey a thinking budget.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     wanted = argv[0] if argv and argv[0] in COMMANDS else None

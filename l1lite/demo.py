@@ -23,16 +23,26 @@ DEMO_CONFIG = "toy-dial"  # the shipped preset the GRPO stage trains with (l1lit
 MOVED = 1.3  # the dial counts as moved when the spread grows by this factor
 
 
-def run_demo(out: str | Path, config: str = DEMO_CONFIG, overrides: list[str] | None = None, seed: int = 0) -> dict:
+def run_demo(
+    out: str | Path,
+    config: str = DEMO_CONFIG,
+    overrides: list[str] | None = None,
+    seed: int = 0,
+    progress: bool = True,
+) -> dict:
     """Warm-up -> eval -> GRPO (``config``) -> eval -> GGUF -> llama.cpp at both budgets; returns the figures.
+
+    Each stage shows one bar (on a terminal, when ``progress``) or prints one line when done.
 
     Args:
         out: the folder for every artefact (refused if it holds an earlier demo).
         config: the GRPO stage's training config, a preset name or a YAML path.
         overrides: extra ``KEY=VALUE`` settings for that config.
         seed: seed of the toy data, warm-up, training and sampling.
+        progress: draw the stages' bars (``trainer.disable_tqdm`` of the training config when off).
     """
     from l1lite.bench import dial
+    from l1lite.core.progress import Bar
     from l1lite.export import export
     from l1lite.inference import Budget, Sampling, generate, load_backend
     from l1lite.train.run import train
@@ -43,17 +53,18 @@ def run_demo(out: str | Path, config: str = DEMO_CONFIG, overrides: list[str] | 
     s = replace(dial.QUICK, seeds=[seed])
     warm = out / "warmup"
     sets = [f"output_dir={out / 'train'}", f"model.name={warm}", f"data.dataset={out / 'data' / 'train.jsonl'}"]
-    sets += [f"curriculum.seed={seed}", f"trainer.seed={seed}", *(overrides or [])]
+    sets += [f"curriculum.seed={seed}", f"trainer.seed={seed}", *([] if progress else ["trainer.disable_tqdm=true"])]
+    sets += overrides or []
     cfg = load_config(TrainConfig, config, sets)  # a bad preset or override fails before any work
     timings: dict[str, float] = {}
 
     t = time.time()
-    warm, _, eval_rows = dial.prepare(out, s, seed)
+    warm, _, eval_rows = dial.prepare(out, s, seed, progress)
     eval_data = out / "data" / "eval.jsonl"
     timings["warm-up"] = time.time() - t
 
     t = time.time()
-    before = dial.measure(s, "before", warm, None, eval_data, out, seed)
+    before = dial.measure(s, "before", warm, None, eval_data, out, seed, progress)
     timings["eval before"] = time.time() - t
 
     t = time.time()
@@ -61,13 +72,18 @@ def run_demo(out: str | Path, config: str = DEMO_CONFIG, overrides: list[str] | 
     timings["train"] = time.time() - t
 
     t = time.time()
-    after = dial.measure(s, "after", warm, Path(trained["adapter"]), eval_data, out, seed)
+    after = dial.measure(s, "after", warm, Path(trained["adapter"]), eval_data, out, seed, progress)
     dial.write_plots({"before": before, "after": after}, out)
     timings["eval after"] = time.time() - t
 
     t = time.time()
     exported = export(
-        base=str(warm), adapter=trained["adapter"], out=out / "export", quant=("f16",), name="l1lite-demo"
+        base=str(warm),
+        adapter=trained["adapter"],
+        out=out / "export",
+        quant=("f16",),
+        name="l1lite-demo",
+        progress=progress,
     )
     gguf = exported["gguf"]["f16"]
     timings["export"] = time.time() - t
@@ -77,14 +93,16 @@ def run_demo(out: str | Path, config: str = DEMO_CONFIG, overrides: list[str] | 
     backend = load_backend(str(gguf))
     answers = {}
     try:
-        for budget in s.budgets:
-            res = generate(
-                backend,
-                question,
-                Budget(budget, "exact", "none", max_tokens=s.max_completion_length),
-                Sampling(temperature=s.eval_temperature, top_p=s.eval_top_p, seed=seed),
-            )
-            answers[budget] = res.to_dict()
+        with Bar("llama.cpp", len(s.budgets), "answer", progress) as bar:
+            for budget in s.budgets:
+                res = generate(
+                    backend,
+                    question,
+                    Budget(budget, "exact", "none", max_tokens=s.max_completion_length),
+                    Sampling(temperature=s.eval_temperature, top_p=s.eval_top_p, seed=seed),
+                )
+                answers[budget] = res.to_dict()
+                bar.update()
     finally:
         backend.close()
     timings["llama.cpp"] = time.time() - t
@@ -120,18 +138,19 @@ def table(record: dict[str, Any]) -> str:
 
 
 def add_arguments(parser) -> None:
-    """CLI: ``l1lite demo [--out DIR] [--seed N] [--config PRESET] [--set KEY=VALUE ...]``."""
+    """CLI: ``l1lite demo [--out DIR] [--seed N] [--config PRESET] [--set KEY=VALUE ...] [--no-progress]``."""
     parser.add_argument("--out", default="runs/demo", help="folder for every artefact (default runs/demo)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the whole demo (default 0)")
     parser.add_argument(
         "--config", default=DEMO_CONFIG, help="training config: a YAML path or a preset name (default toy-dial)"
     )
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars, one line per stage")
 
 
 def run(args) -> int:
     """CLI entry point."""
-    r = run_demo(args.out, args.config, args.overrides, args.seed)
+    r = run_demo(args.out, args.config, args.overrides, args.seed, not args.no_progress)
     lo, hi = r["budgets"][0], r["budgets"][-1]
     print("\n== l1lite demo: does the model follow the budget in its prompt? ==")
     print(f"toy arithmetic, tiny model; eval on held-out problems, 'Think for N tokens.' at N = {lo} and {hi}\n")

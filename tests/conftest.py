@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
+import pty
 import signal
 import socket
+import struct
 import subprocess
 import sys
+import termios
+import threading
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -129,6 +134,39 @@ def _running(cmd: list[str], ready_url: str, log: Path, timeout: float = 90) -> 
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+def _on_terminal(cmd: list[str], timeout: float = 900, **kwargs) -> subprocess.CompletedProcess:
+    """Run ``cmd`` with its stderr on a pseudo-terminal of 120 x 40: what it drew there is the result's ``stderr``."""
+    main, side = pty.openpty()
+    fcntl.ioctl(side, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))  # tqdm draws nothing on a 0 x 0 one
+    drawn: list[bytes] = []
+
+    def read() -> None:
+        while True:
+            try:
+                data = os.read(main, 1 << 16)
+            except OSError:  # EIO: every writer has closed its end
+                return
+            if not data:
+                return
+            drawn.append(data)
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    try:
+        proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=side, text=True, timeout=timeout, **kwargs)
+    finally:
+        os.close(side)
+        reader.join()
+        os.close(main)
+    return subprocess.CompletedProcess(cmd, proc.returncode, proc.stdout, b"".join(drawn).decode(errors="replace"))
+
+
+@pytest.fixture(scope="session")
+def on_terminal() -> Callable[..., subprocess.CompletedProcess]:
+    """``on_terminal(cmd, timeout=900, **subprocess_kwargs)``: run ``cmd`` with its stderr on a terminal."""
+    return _on_terminal
 
 
 @pytest.fixture(scope="session")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -19,6 +20,18 @@ def test_demo_end_to_end(tmp_path):
         [sys.executable, "-m", "l1lite.cli", "demo", "--out", str(out)], capture_output=True, text=True, timeout=900
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
+    # off a terminal: one line per stage on stderr (no bars, log dictionaries or third-party notices), ~20 in all
+    stages = [
+        r"warm-up: \d+ steps in [\d.]+ s",
+        r"eval before: \d+ samples in [\d.]+ s",
+        r"train: \d+ steps in [\d.]+ s",
+        r"eval after: \d+ samples in [\d.]+ s",
+        r"export: 3 steps in [\d.]+ s \(merge, f16, verify\)",
+        r"llama\.cpp: 2 answers in [\d.]+ s",
+    ]
+    lines = proc.stderr.splitlines()
+    assert len(lines) == len(stages) and all(map(re.fullmatch, stages, lines)), proc.stderr
+    assert "{'" not in proc.stdout and len(lines) + len(proc.stdout.splitlines()) <= 22, proc.stdout
     record = json.loads((out / "demo.json").read_text())
     before, after = record["before"], record["after"]
     assert record["budgets"] == [16, 64] and [r["budget"] for r in after["rows"]] == [16, 64]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import re
 import statistics
 from pathlib import Path
 
@@ -269,6 +270,7 @@ def test_config_file_flags_and_overrides(tmp_path):
     with pytest.raises(ConfigError, match="unknown config key 'budget'"):
         config_from_args(parse(["--config", str(path)]))
     assert parse(["--budgets", "16, 64,"]).budgets == [16, 64]
+    assert config_from_args(parse([])).progress and not config_from_args(parse(["--no-progress"])).progress
 
 
 @pytest.mark.parametrize(
@@ -336,9 +338,11 @@ def eval_argv(gguf: Path, out: Path) -> list[str]:
 
 
 @pytest.mark.slow
-def test_eval_tiny_gguf_end_to_end(tiny_gguf, tmp_path):
+def test_eval_tiny_gguf_end_to_end(tiny_gguf, tmp_path, capsys):
     out = tmp_path / "run"
     assert main(eval_argv(tiny_gguf, out)) == 0
+    line = r"eval: 30 samples in [\d.]+ s \([\d.]+ samples/s, [\d.]+ tokens/s\)"  # --no-progress: one line
+    assert re.fullmatch(line, capsys.readouterr().err.strip())
     for name in (RESULTS, SUMMARY, "config.json", "report.md", "plots.json", *PLOTS.values()):
         assert (out / name).is_file(), name
     rows = read_results(out / RESULTS)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -174,7 +175,8 @@ def test_cli_quantized_only_without_verify(tiny_model_dir, adapter_dir, tmp_path
 
     out = tmp_path / "out"
     argv = ["export", "--base", str(tiny_model_dir), "--adapter", str(adapter_dir), "--out", str(out)]
-    assert main([*argv, "--quant", "q8_0", "--no-verify"]) == 0
+    assert main([*argv, "--quant", "q8_0", "--no-verify", "--no-progress"]) == 0
+    assert re.search(r"^export: 3 steps in [\d.]+ s \(merge, f16, q8_0\)$", capsys.readouterr().err, re.M)
     assert sorted(p.name for p in out.iterdir()) == ["Modelfile", "lora-q8_0.gguf", "merged"]
     assert "FROM ./lora-q8_0.gguf" in (out / "Modelfile").read_text()
     assert main([*argv, "--quant", "q8_0", "--no-verify"]) == 2

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 
 import pytest
+import yaml
 from safetensors import safe_open
 
 from l1lite.bench.real import arithmetic_problems
@@ -15,7 +17,7 @@ from l1lite.core.grading import is_correct
 
 
 def _train(tmp_path, *sets: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    cmd = [sys.executable, "-m", "l1lite.cli", "train", "--config", "dial-smollm2"]
+    cmd = [sys.executable, "-m", "l1lite.cli", "train", "--config", "dial-smollm2", "--no-progress"]
     for s in (f"output_dir={tmp_path / 'run'}", *sets):
         cmd += ["--set", s]
     return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=900)
@@ -75,6 +77,10 @@ def test_hindsight_start_relabels_own_answers_and_trains_the_lora(engine, tmp_pa
     assert h["sft_steps"] == -(-len(pairs) // 4)  # one epoch of optimizer steps of 4 pairs
     assert len(h["sft_loss_per_epoch"]) == 1 and h["sft_loss_per_epoch"][0] > 0
     assert ("engine_seconds" in h) == (engine == "vllm")  # vLLM started (and sampled) only when asked for
+    # --no-progress is trainer.disable_tqdm: one line per stage, counting what it did
+    assert yaml.safe_load((run / "config.yaml").read_text())["trainer"]["disable_tqdm"] is True
+    assert re.search(r"^hindsight sampling: 18 answers in [\d.]+ s", proc.stderr, re.M), proc.stderr
+    assert re.search(f"^hindsight SFT: {h['sft_steps']} steps in [\\d.]+ s$", proc.stderr, re.M), proc.stderr
 
     tok = AutoTokenizer.from_pretrained(resolve_model("l1lite:smollm2-135m"))
     answers = {r["id"]: r for r in rows}

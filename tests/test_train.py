@@ -198,21 +198,18 @@ def test_kill_9_then_resume_continues_exactly(tiny_model_dir, tmp_path):
 
 
 @pytest.mark.slow
-def test_demo_preset_trains_as_given_from_an_empty_directory(tmp_path):
+def test_demo_preset_trains_as_given_from_an_empty_directory(tmp_path, on_terminal):
     work = tmp_path / "work"
     work.mkdir()
     env = {**os.environ, "L1LITE_CACHE": str(tmp_path / "cache")}  # l1lite:tiny is built there on first use
-    proc = subprocess.run(
-        [sys.executable, "-m", "l1lite.cli", "train", "--config", "demo-cpu"],
-        cwd=work,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    proc = on_terminal([sys.executable, "-m", "l1lite.cli", "train", "--config", "demo-cpu"], 600, cwd=work, env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert (work / "runs" / "demo-cpu" / "adapter" / "adapter_model.safetensors").is_file()
     assert (tmp_path / "cache" / "tiny" / "config.json").is_file()
+    # on a terminal: the steps' bar with its rate and ETA, not the trainer's log dictionaries or loading bars
+    assert re.search(r"train: 100%\|█+\| 4/4 \[\d\d:\d\d<\d\d:\d\d, +[\d.]+(step/s|s/step)\]", proc.stderr), proc.stderr
+    assert "{'" not in proc.stdout + proc.stderr and "Loading weights" not in proc.stderr, proc.stdout
+    assert "curriculum targets reach" not in proc.stderr  # the preset's targets fit its completions
 
 
 @pytest.mark.parametrize(

@@ -19,13 +19,16 @@ from l1lite.core.config import int_list
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """CLI: ``l1lite bench {dial,real} [--out DIR] [--quick] [--force]``."""
+    """CLI: ``l1lite bench {dial,real} [--out DIR] [--quick] [--force] [--no-progress]``."""
     parser.add_argument("name", choices=["dial", "real"], help="benchmark to run")
     parser.add_argument("--out", help="output folder (default runs/bench-NAME)")
     parser.add_argument("--seeds", type=int_list, help="comma-separated seeds (default: the benchmark's)")
     parser.add_argument("--quick", action="store_true", help="the reduced configuration of the test suite")
     parser.add_argument("--force", action="store_true", help="replace an earlier run in --out")
     parser.add_argument("--skip-base", action="store_true", help="real: leave the base eval to a parallel run")
+    parser.add_argument(
+        "--no-progress", action="store_true", help="dial: no progress bars, one line per stage (real logs to files)"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -40,7 +43,10 @@ def run(args: argparse.Namespace) -> int:
     settings = bench.quick if args.quick else bench.settings()
     if args.seeds:
         settings = replace(settings, seeds=args.seeds)
-    summary = bench.run(out, settings, args.force, **({"skip_base": True} if args.skip_base else {}))
+    kwargs = {"skip_base": True} if args.skip_base else {}
+    if args.name == "dial":
+        kwargs["progress"] = not args.no_progress
+    summary = bench.run(out, settings, args.force, **kwargs)
     print(bench.table(summary))
     print(f"report: {out / REPORT}")
     return 0

@@ -33,6 +33,7 @@ from typing import Any
 from l1lite.bench import harness
 from l1lite.bench.harness import FIGURES
 from l1lite.core.config import ConfigError, EvalConfig, PromptConfig, TrainConfig, from_dict
+from l1lite.core.progress import Bar
 
 ARMS = ("uniform", "curriculum")
 BEFORE = "warmup"  # label of the before-RL row (the warm-up model)
@@ -112,7 +113,9 @@ def _curriculum(s: DialSettings, arm: str, max_ratio: float, seed: int) -> dict[
     return {"scheduler": "adaptive", **common, **adaptive}
 
 
-def train_config(s: DialSettings, model: Path, data: Path, out: Path, arm: str, stage: str, seed: int) -> TrainConfig:
+def train_config(
+    s: DialSettings, model: Path, data: Path, out: Path, arm: str, stage: str, seed: int, progress: bool = True
+) -> TrainConfig:
     """TrainConfig of one GRPO stage: ``exact`` from the warm-up model, ``dual`` continuing its adapter.
 
     Args:
@@ -123,6 +126,7 @@ def train_config(s: DialSettings, model: Path, data: Path, out: Path, arm: str, 
         arm: ``uniform`` or ``curriculum``.
         stage: ``exact`` or ``dual``.
         seed: curriculum and trainer seed.
+        progress: draw the steps' bar (on a terminal; else one line when done).
     """
     dual = stage == "dual"
     return from_dict(
@@ -158,7 +162,7 @@ def train_config(s: DialSettings, model: Path, data: Path, out: Path, arm: str, 
                 "beta": 0.0,
                 "save_strategy": "no",
                 "seed": seed,
-                "disable_tqdm": True,
+                "disable_tqdm": not progress,
             },
         },
     )
@@ -200,9 +204,19 @@ def eval_config(
     )
 
 
-def measure(s: DialSettings, label: str, model: Path, adapter: Path | None, data: Path, out: Path, seed: int) -> dict:
-    """Exact- and max-mode evals of one model and its other arm (:func:`l1lite.bench.harness.measure`: s1 forcing
-    before RL, the hard cap after), rows listed with their budget.
+def measure(
+    s: DialSettings,
+    label: str,
+    model: Path,
+    adapter: Path | None,
+    data: Path,
+    out: Path,
+    seed: int,
+    progress: bool = True,
+    arm: str | None = None,
+) -> dict:
+    """Exact- and max-mode evals of one model and its other arm, if any (:func:`l1lite.bench.harness.measure`: s1
+    forcing before RL, the hard cap after), rows listed with their budget.
 
     Args:
         s: the benchmark settings.
@@ -212,21 +226,25 @@ def measure(s: DialSettings, label: str, model: Path, adapter: Path | None, data
         data: the held-out problems (JSONL).
         out: the seed's folder.
         seed: the evals' sampling seed.
+        progress: draw the bar ``eval LABEL`` of the evals' samples (on a terminal; else one line when done).
+        arm: the other arm's eval strategy (``forcing``, ``hardcap``; None: the budget prompt only).
     """
     from l1lite.eval.engine import evaluate
 
     def run(mode: str, strategy: str) -> dict[str, Any]:
         folder = out / "eval" / harness.eval_name(label, mode, strategy)
-        return evaluate(eval_config(s, model, adapter, data, folder, mode, seed, strategy), progress=False)
+        return evaluate(eval_config(s, model, adapter, data, folder, mode, seed, strategy), bar=bar)
 
-    m = harness.measure(run, "forcing" if label == BEFORE else "hardcap")
+    evals = 3 if arm else 2
+    with Bar(f"eval {label}", evals * s.eval_problems * len(s.budgets) * s.samples, "sample", progress) as bar:
+        m = harness.measure(run, arm)
     return {**m, "rows": [{"budget": b, **r} for b, r in m["rows"].items()]}
 
 
-def prepare(out: Path, s: DialSettings, seed: int) -> tuple[Path, Path, list[dict[str, str]]]:
+def prepare(out: Path, s: DialSettings, seed: int, progress: bool = True) -> tuple[Path, Path, list[dict[str, str]]]:
     """Tiny model, toy problems and the format warm-up of one seed: ``(warm-up model, train data, eval rows)``.
 
-    Writes ``out/base``, ``out/data/{train,eval}.jsonl`` and ``out/warmup``.
+    Writes ``out/base``, ``out/data/{train,eval}.jsonl`` and ``out/warmup``; ``progress`` draws the warm-up's bar.
     """
     from transformers import AutoTokenizer
 
@@ -249,11 +267,13 @@ def prepare(out: Path, s: DialSettings, seed: int) -> tuple[Path, Path, list[dic
     tokenizer = AutoTokenizer.from_pretrained(base)
     size = s.warmup_steps * s.warmup_batch
     rows = toy.warmup_rows(train_rows, size, tokenizer, PromptConfig(), tuple(s.target_range), s.max_checks, seed)
-    warmup(base, rows, out / "warmup", s.warmup_steps, s.warmup_lr, s.warmup_batch, seed)
+    warmup(base, rows, out / "warmup", s.warmup_steps, s.warmup_lr, s.warmup_batch, seed, progress)
     return out / "warmup", train_data, eval_rows
 
 
-def bench_seed(out: Path, s: DialSettings, seed: int, arms: tuple[str, ...] = ARMS) -> dict[str, Any]:
+def bench_seed(
+    out: Path, s: DialSettings, seed: int, arms: tuple[str, ...] = ARMS, progress: bool = True
+) -> dict[str, Any]:
     """One seed, every planned step: tiny model, warm-up, GRPO per arm, before/after evals, plots in ``out``.
 
     Args:
@@ -261,19 +281,20 @@ def bench_seed(out: Path, s: DialSettings, seed: int, arms: tuple[str, ...] = AR
         s: the benchmark settings.
         seed: seed of the model, data, warm-up, training and evals.
         arms: the GRPO arms to train (``uniform``, ``curriculum``).
+        progress: draw each stage's bar (on a terminal; else one line each).
     """
     from l1lite.train.run import train
 
     start = time.time()
-    warm_dir, train_data, _ = prepare(out, s, seed)
+    warm_dir, train_data, _ = prepare(out, s, seed, progress)
     eval_data = out / "data" / "eval.jsonl"
     results: dict[str, Any] = {BEFORE: {"train_seconds": round(time.time() - start, 1)}}  # tiny model + warm-up
-    results[BEFORE].update(measure(s, BEFORE, warm_dir, None, eval_data, out, seed))
+    results[BEFORE].update(measure(s, BEFORE, warm_dir, None, eval_data, out, seed, progress, "forcing"))
 
     for arm in arms:
         stages = {}
         for stage in ("exact", "dual") if s.dual_steps else ("exact",):
-            summary = train(train_config(s, warm_dir, train_data, out, arm, stage, seed))
+            summary = train(train_config(s, warm_dir, train_data, out, arm, stage, seed, progress))
             stages[stage] = {
                 "steps": summary["global_step"],
                 "wall_seconds": summary["wall_seconds"],
@@ -284,20 +305,23 @@ def bench_seed(out: Path, s: DialSettings, seed: int, arms: tuple[str, ...] = AR
             if stage == "exact" and s.dual_steps:  # the Exact model is a model of its own, as in the paper
                 label = arm + L1_EXACT
                 results[label] = {"train": {"exact": stages["exact"]}, "train_seconds": stages["exact"]["wall_seconds"]}
-                results[label].update(measure(s, label, warm_dir, adapter, eval_data, out, seed))
+                results[label].update(measure(s, label, warm_dir, adapter, eval_data, out, seed, progress, "hardcap"))
         results[arm] = {"train": stages, "train_seconds": round(sum(v["wall_seconds"] for v in stages.values()), 1)}
-        results[arm].update(measure(s, arm, warm_dir, adapter, eval_data, out, seed))
+        results[arm].update(measure(s, arm, warm_dir, adapter, eval_data, out, seed, progress, "hardcap"))
     write_plots(results, out)
     return results
 
 
-def run_bench(out: str | Path, s: DialSettings | None = None, force: bool = False) -> dict[str, Any]:
+def run_bench(
+    out: str | Path, s: DialSettings | None = None, force: bool = False, progress: bool = True
+) -> dict[str, Any]:
     """Every seed into ``out/seed-N`` (:func:`~l1lite.bench.harness.run_seeds`), then the means; returns the summary.
 
     Args:
         out: the output folder.
         s: the settings (default :class:`DialSettings`).
         force: start over, removing ``out``.
+        progress: draw each stage's bar (on a terminal; else one line each).
     """
     s = s or DialSettings()
     if not s.target_range[0] <= min(s.budgets) <= max(s.budgets) <= s.target_range[1]:
@@ -307,7 +331,7 @@ def run_bench(out: str | Path, s: DialSettings | None = None, force: bool = Fals
 
     def one_seed(folder: Path, seed: int) -> dict[str, Any]:
         t = time.time()
-        return {"results": bench_seed(folder, s, seed), "seconds": round(time.time() - t, 1)}
+        return {"results": bench_seed(folder, s, seed, progress=progress), "seconds": round(time.time() - t, 1)}
 
     seeds = harness.run_seeds(out, s, one_seed)
     labels = list(seeds[str(s.seeds[0])]["results"])

@@ -92,13 +92,13 @@ def eval_name(label: str, mode: str, strategy: str) -> str:
     return f"{label}-{mode if strategy == 'prompt' else strategy}"
 
 
-def measure(evaluate: Callable[[str, str], dict[str, Any]], arm: str, max_mode: bool = True) -> dict[str, Any]:
+def measure(evaluate: Callable[[str, str], dict[str, Any]], arm: str | None, max_mode: bool = True) -> dict[str, Any]:
     """One model's evals: the budget prompt in exact and max mode, and its other arm in exact mode.
 
     Args:
         evaluate: runs the model's eval of one strategy (``prompt``, ``arm``) with a mode's budget sentence
             (``exact``, ``max``), returns its summary.
-        arm: the model's arm besides the budget prompt: ``forcing`` before training, ``hardcap`` after.
+        arm: the model's arm besides the budget prompt: ``forcing`` before training, ``hardcap`` after (None: none).
         max_mode: also evaluate in max mode; without it the max-mode figures are NaN.
 
     Returns:
@@ -107,7 +107,7 @@ def measure(evaluate: Callable[[str, str], dict[str, Any]], arm: str, max_mode: 
     """
     start = time.time()
     exact = evaluate("exact", "prompt")
-    other = evaluate("exact", arm)
+    other = evaluate("exact", arm) if arm else None
     maxed = {r["budget"]: r for r in evaluate("max", "prompt")["rows"] if r["strategy"] == "prompt"} if max_mode else {}
     nan = dict.fromkeys(("over_budget", "accuracy", "mean_tokens"), float("nan"))
     rows = {
@@ -123,7 +123,7 @@ def measure(evaluate: Callable[[str, str], dict[str, Any]], arm: str, max_mode: 
         if r["strategy"] == "prompt"
     }
     spread = exact["dial_spread"].get("prompt", {}).get("total")
-    arms = {s: _arm(summary, s) for s, summary in (("prompt", exact), (arm, other))}
+    arms = {s: _arm(summary, s) for s, summary in (("prompt", exact), (arm, other)) if summary}
     return {
         "rows": rows,
         "dial_spread": spread,

@@ -2,12 +2,14 @@
 
 Rows are ``{"prompt": rendered chat prompt, "completion": thinking + "</think>" + answer}``; SFTTrainer
 appends EOS and trains on the completion only. The whole model is trained and saved as a plain HF folder.
-Imports no l1lite module (TRL and transformers only inside :func:`warmup`).
+Imports TRL and transformers only inside :func:`warmup`.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+
+from l1lite.core.progress import follow_steps
 
 
 def warmup(
@@ -18,6 +20,7 @@ def warmup(
     learning_rate: float = 3e-3,
     batch_size: int = 32,
     seed: int = 0,
+    progress: bool = True,
 ) -> None:
     """Fine-tune ``model_dir`` on prompt/completion ``rows`` for ``steps`` steps; save it to ``out_dir``.
 
@@ -29,6 +32,7 @@ def warmup(
         learning_rate: peak learning rate (cosine schedule).
         batch_size: rows per step.
         seed: trainer seed.
+        progress: draw the steps' bar (on a terminal; else one line when done).
     """
     import datasets
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -54,11 +58,12 @@ def warmup(
         report_to="none",
         logging_steps=max(1, steps // 10),
         seed=seed,
-        disable_tqdm=True,
+        disable_tqdm=not progress,
     )
     trainer = SFTTrainer(
         model=model, args=args, train_dataset=datasets.Dataset.from_list(rows), processing_class=tokenizer
     )
+    follow_steps(trainer, "warm-up")
     trainer.train()
     trainer.save_model(str(out_dir))
     tokenizer.save_pretrained(str(out_dir))

@@ -249,6 +249,7 @@ class EvalConfig:
     wait: int = 2  # forcing: most "Wait" insertions
     batch_size: int = 1  # transformers: prompt/none samples per batched call (rows then depend on it); 1: one by one
     concurrency: int = 1  # endpoints, vllm: samples in flight at once (vllm: 1 means all); rows do not depend on it
+    progress: bool = True  # a progress bar on a terminal (else, or when false, one line when done)
 
 
 @dataclass(frozen=True)

@@ -167,6 +167,7 @@ class Engine:
         seed: int | None = None,
         adapter: str | Path | None = None,
         logprobs: bool = False,
+        progress: Any = None,
         **kwargs: Any,
     ) -> list[Sample]:
         """Sample ``n`` completions of each prompt: ``len(prompts) * n`` :class:`Sample` rows, prompt by prompt.
@@ -182,6 +183,7 @@ class Engine:
             adapter: a PEFT adapter folder to generate with (see :meth:`lora`).
             logprobs: return each sampled token's log-probability in the distribution it was sampled from (after
                 temperature, top-k and top-p: the engine's ``logprobs_mode`` is ``processed_logprobs``).
+            progress: a tqdm bar that counts the finished completions (vLLM updates it).
             kwargs: more ``vllm.SamplingParams`` fields (``min_p``, ``repetition_penalty``, ``stop``...).
         """
         # ids only, unless stop strings need the text: decoding each logprob entry made sampling 10x slower on CPU
@@ -192,7 +194,14 @@ class Engine:
         inputs = [{"prompt_token_ids": row} for row in ids]
         seeds = [None if seed is None else seed + i for i in range(len(inputs))]
         sampling = [self.params(max_tokens, temperature, top_p, s, **kwargs) for s in seeds]
-        outputs = self.llm.generate(inputs, sampling_params=sampling, lora_request=self.lora(adapter), use_tqdm=False)
+
+        def bar(*items: Any, **_: Any) -> Any:  # vLLM's use_tqdm: its pass over the prompts goes by, its run counts
+            return items[0] if items else progress
+
+        use_tqdm = False if progress is None else bar
+        outputs = self.llm.generate(
+            inputs, sampling_params=sampling, lora_request=self.lora(adapter), use_tqdm=use_tqdm
+        )
         rows = []
         for output in outputs:
             for completion in output.outputs:

@@ -50,6 +50,7 @@ FLAGS: Flags = {
         "endpoints, vllm: keep up to N samples in flight (vllm: 1 means all); rows are the same at any N",
     ),
     "out": ("out", "output folder; an existing one is resumed"),
+    "progress": ("progress", "a progress bar on a terminal; --no-progress: one line when done"),
 }
 
 
@@ -62,7 +63,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """CLI: ``l1lite eval [--config FILE] [flags]`` and ``l1lite eval compare DIR... --out DIR``."""
     add_config_arguments(parser, EvalConfig, FLAGS)
     parser.add_argument("--force", action="store_true", help="discard earlier results in --out and start over")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     sub = parser.add_subparsers(dest="eval_command", metavar="{compare}")
     cmp = sub.add_parser("compare", help="put eval runs side by side in one report and one set of plots")
     cmp.add_argument("runs", nargs="+", metavar="DIR", help="eval output folders")
@@ -79,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"comparison written to {path}")
         return 0
     cfg = config_from_args(args)
-    summary = evaluate(cfg, force=args.force, progress=not args.no_progress)
+    summary = evaluate(cfg, force=args.force)
     for row in summary["rows"]:
         print(
             f"{row['strategy']:>8} budget {row['budget']:>5}: accuracy {row['accuracy']:.3f}, "

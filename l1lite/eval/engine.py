@@ -47,6 +47,7 @@ import urllib.parse
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed
+from contextlib import nullcontext
 from dataclasses import replace
 from itertools import groupby
 from pathlib import Path
@@ -63,12 +64,13 @@ from l1lite.core.files import atomic_path, check_output
 from l1lite.eval.results import CONFIG, PROBLEMS, RESULTS, SUMMARY, Key, plan, read_results, row_key, select
 
 if TYPE_CHECKING:
+    from l1lite.core.progress import Bar
     from l1lite.inference import Backend, Budget, GenerationResult, Sampling
 
 STRATEGIES = ("prompt", "forcing", "hardcap", "none")
 MODES = ("exact", "max")
 # settings that may change between an interrupted run and its resume (they only add or select samples)
-RESUMABLE = ("out", "budgets", "strategies", "samples", "data.limit", "concurrency")
+RESUMABLE = ("out", "budgets", "strategies", "samples", "data.limit", "concurrency", "progress")
 VLLM_WORKERS = 512  # --backend vllm: samples in flight when --concurrency is 1 (all of a small eval)
 
 Unit = tuple[list[Key], bool]  # samples generated together, and whether in one batched call (see _units)
@@ -398,12 +400,18 @@ def _row(
     }
 
 
-def evaluate(cfg: EvalConfig, force: bool = False, progress: bool = True) -> dict[str, Any]:
+def evaluate(cfg: EvalConfig, force: bool = False, bar: Bar | None = None) -> dict[str, Any]:
     """Run (or resume) an eval into ``cfg.out`` and write summary.json, report.md and the plots.
 
     Samples already in results.jsonl are skipped; new ones are appended and flushed as each sample (or batch,
     see ``batch_size`` above) finishes. A batch with a sample left to do is generated whole; only the samples
     left are written. Returns the summary.
+
+    Args:
+        cfg: the eval.
+        force: discard earlier results in ``cfg.out``.
+        bar: a caller's bar (its total the caller's) that counts this eval's samples too (None: a bar of its own,
+            drawn if ``cfg.progress``).
     """
     check_config(cfg)
     if cfg.model and cfg.model.endswith(".gguf") and not cfg.endpoint:
@@ -453,7 +461,7 @@ def evaluate(cfg: EvalConfig, force: bool = False, progress: bool = True) -> dic
                     )
                 )
             pool = backends * workers if shared else backends
-            throughput = _generate(pool, workers, keys, done, by_id, cfg, results, progress)
+            throughput = _generate(pool, workers, keys, done, by_id, cfg, results, bar)
         finally:
             for backend in backends:
                 backend.close()
@@ -474,34 +482,33 @@ def _generate(
     by_id: dict[str, dict[str, str]],
     cfg: EvalConfig,
     results: Path,
-    progress: bool,
+    outer: Bar | None,
 ) -> dict[str, Any]:
-    """Generate the keys not ``done``, up to ``workers`` at once, appending their rows to ``results`` as they finish:
-    the throughput."""
-    from tqdm import tqdm
+    """Generate the keys not ``done``, up to ``workers`` at once, appending their rows to ``results`` as they finish,
+    counted on the ``outer`` bar or one of the eval's own: the throughput."""
+    from l1lite.core.progress import Bar
 
     backend = backends[0]
     size = cfg.batch_size if backend.batched else 1
     if size < cfg.batch_size:
         log.warning("%s generates one sample at a time: --batch-size ignored", type(backend).__name__)
     units = [u for u in _units(keys, cfg, size) if not all(k in done for k in u[0])]
-    bar = tqdm(total=len(keys), initial=len(done & set(keys)), unit="sample", desc="eval", disable=not progress)
+    old = len(done & set(keys))
+    own = Bar("eval", len(keys), "sample", cfg.progress, initial=old) if outer is None else nullcontext(outer)
     samples = tokens = 0
     start = time.perf_counter()
-    try:
-        with results.open("a", encoding="utf-8") as f:
-            for rows in _finished(backends, workers, units, lambda b, u: _unit_rows(b, by_id, u, cfg)):
-                new = [r for r in rows if row_key(r) not in done]
-                f.write("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in new))
-                f.flush()
-                os.fsync(f.fileno())
-                samples += len(new)
-                tokens += sum(r["tokens"] for r in new)
-                seconds = time.perf_counter() - start
+    with own as bar, results.open("a", encoding="utf-8") as f:
+        for rows in _finished(backends, workers, units, lambda b, u: _unit_rows(b, by_id, u, cfg)):
+            new = [r for r in rows if row_key(r) not in done]
+            f.write("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in new))
+            f.flush()
+            os.fsync(f.fileno())
+            samples += len(new)
+            tokens += sum(r["tokens"] for r in new)
+            seconds = time.perf_counter() - start
+            if outer is None:  # an outer bar counts more than this eval
                 bar.set_postfix_str(f"{samples / seconds:.2f} samples/s, {tokens / seconds:.1f} tokens/s", False)
-                bar.update(len(new))
-    finally:
-        bar.close()
+            bar.update(len(new))
     return _throughput(samples, tokens, time.perf_counter() - start, cfg.concurrency)
 
 

@@ -20,6 +20,7 @@ from typing import Any
 from l1lite.core.config import ConfigError
 from l1lite.core.files import atomic_path, check_output
 from l1lite.core.models import ADAPTER_DIR, BUILTIN_PREFIX, local_dir, resolve_model
+from l1lite.core.progress import Bar
 from l1lite.export.gguf import export_gguf, llama_cpp_convert, load_hf_config
 from l1lite.export.merge import check_adapter, merge_adapter
 from l1lite.export.ollama import write_modelfile
@@ -57,6 +58,7 @@ def export(
     force: bool = False,
     verify: bool = True,
     llama_cpp: str | Path | None = None,
+    progress: bool = True,
 ) -> dict[str, Any]:
     """Merge, convert to GGUF (one file per type in ``quant``), write the Modelfile and verify.
 
@@ -84,6 +86,8 @@ def export(
             Compare every GGUF with the merged model (:func:`verify_gguf`) and write ``verify.json``.
         llama_cpp (`str`, `Path` or `None`, *optional*, defaults to `None`):
             A llama.cpp checkout whose ``convert_hf_to_gguf.py`` writes the f16 GGUF instead of l1lite's writer.
+        progress (`bool`, *optional*, defaults to `True`):
+            Draw the steps' bar (merge, f16, each quantization, verification) on a terminal; else one line when done.
 
     Returns:
         `dict[str, Any]`: ``{"merged": Path, "gguf": {type: Path}, "modelfile": Path, "verify": {type: dict} or None}``.
@@ -107,35 +111,46 @@ def export(
     if existing and not force:
         raise ConfigError(f"{existing[0]} exists (use --force to overwrite)")
 
-    # merge_adapter checks the merge target and the adapter against the base before it loads anything
-    merged = merge_adapter(base, adapter, out / "merged", merge_into=merge_into, force=force)
-    f16 = paths.get("f16", out / f".{name}-f16.intermediate.gguf")
-    if llama_cpp is not None:
-        llama_cpp_convert(llama_cpp, merged, f16, force=True)
-    else:
-        export_gguf(merged, f16, force=True, name=name)
-    try:
-        for q in quant:
-            if q != "f16":
-                quantize_gguf(f16, paths[q], q, force=force)
-    finally:
-        if "f16" not in quant:
-            f16.unlink(missing_ok=True)
-    smallest = next(paths[q] for q in ("q4_k_m", "q8_0", "f16") if q in paths)
-    modelfile = write_modelfile(smallest, out, force=force)
-    result = {"merged": merged, "gguf": paths, "modelfile": modelfile, "verify": None}
-    if verify:
-        import torch
-        from transformers import AutoModelForCausalLM
+    steps = ["merge", "f16", *(q for q in quant if q != "f16"), *(["verify"] if verify else [])]
+    with Bar("export", len(steps), "step", progress) as bar:
+        bar.set_postfix_str("merge")
+        # merge_adapter checks the merge target and the adapter against the base before it loads anything
+        merged = merge_adapter(base, adapter, out / "merged", merge_into=merge_into, force=force)
+        bar.update()
+        bar.set_postfix_str("f16")
+        f16 = paths.get("f16", out / f".{name}-f16.intermediate.gguf")
+        if llama_cpp is not None:
+            llama_cpp_convert(llama_cpp, merged, f16, force=True)
+        else:
+            export_gguf(merged, f16, force=True, name=name)
+        bar.update()
+        try:
+            for q in quant:
+                if q != "f16":
+                    bar.set_postfix_str(q)
+                    quantize_gguf(f16, paths[q], q, force=force)
+                    bar.update()
+        finally:
+            if "f16" not in quant:
+                f16.unlink(missing_ok=True)
+        smallest = next(paths[q] for q in ("q4_k_m", "q8_0", "f16") if q in paths)
+        modelfile = write_modelfile(smallest, out, force=force)
+        result = {"merged": merged, "gguf": paths, "modelfile": modelfile, "verify": None}
+        if verify:
+            import torch
+            from transformers import AutoModelForCausalLM
 
-        model = AutoModelForCausalLM.from_pretrained(merged, dtype=torch.float32).eval()
-        result["verify"] = {q: verify_gguf(merged, paths[q], hf_model=model) for q in quant}
-        with atomic_path(out / "verify.json", force) as tmp:
-            tmp.write_text(json.dumps(result["verify"], indent=2))
-        if "f16" in quant and not result["verify"]["f16"]["ok"]:
-            v = result["verify"]["f16"]
-            raise VerificationError(
-                f"f16 GGUF does not match the merged model: max |logit diff| {v['max_abs_logit_diff']:.4g}, "
-                f"top-1 agreement {v['top1_agreement']:.3f}, greedy identical {v['greedy_identical']}"
-            )
+            bar.set_postfix_str("verify")
+            model = AutoModelForCausalLM.from_pretrained(merged, dtype=torch.float32).eval()
+            result["verify"] = {q: verify_gguf(merged, paths[q], hf_model=model) for q in quant}
+            with atomic_path(out / "verify.json", force) as tmp:
+                tmp.write_text(json.dumps(result["verify"], indent=2))
+            if "f16" in quant and not result["verify"]["f16"]["ok"]:
+                v = result["verify"]["f16"]
+                raise VerificationError(
+                    f"f16 GGUF does not match the merged model: max |logit diff| {v['max_abs_logit_diff']:.4g}, "
+                    f"top-1 agreement {v['top1_agreement']:.3f}, greedy identical {v['greedy_identical']}"
+                )
+            bar.update()
+        bar.set_postfix_str(", ".join(steps))
     return result

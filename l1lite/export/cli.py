@@ -22,6 +22,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--llama-cpp", default=None, metavar="DIR", help="use this llama.cpp checkout's converter")
     parser.add_argument("--no-verify", action="store_true", help="skip comparing the GGUFs with the merged model")
     parser.add_argument("--force", action="store_true", help="overwrite existing outputs")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar, one line when done")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -38,6 +39,7 @@ def run(args: argparse.Namespace) -> int:
             force=args.force,
             verify=not args.no_verify,
             llama_cpp=args.llama_cpp,
+            progress=not args.no_progress,
         )
     except VerificationError as e:
         print(f"l1lite export: error: {e}")

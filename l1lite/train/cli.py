@@ -11,7 +11,8 @@ from l1lite.train.run import train
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """CLI: ``l1lite train --config FILE [--set k=v ...] [--resume [CHECKPOINT]] [--gpu CARD] [--force]``."""
+    """CLI: ``l1lite train --config FILE [--set k=v ...] [--resume [CHECKPOINT]] [--gpu CARD] [--force]
+    [--no-progress]``."""
     parser.add_argument("--config", help="training config: a YAML path or a shipped preset name (l1lite presets)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--resume", nargs="?", const=True, default=False, metavar="CHECKPOINT")
@@ -21,12 +22,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "H100 or a size such as 16GB) instead of the detected GPU",
     )
     parser.add_argument("--force", action="store_true", help="train even when the planned peak exceeds the GPU")
+    parser.add_argument(
+        "--no-progress", action="store_true", help="no progress bars, one line per stage (trainer.disable_tqdm=true)"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     """CLI entry point."""
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    cfg = load_config(TrainConfig, args.config, args.overrides)
+    flags = ["trainer.disable_tqdm=true"] if args.no_progress else []
+    cfg = load_config(TrainConfig, args.config, flags + args.overrides)
     summary = train(cfg, resume=args.resume, gpu=args.gpu, force=args.force, show_plan=True)
     print(json.dumps({k: summary[k] for k in ("backend", "global_step", "train_loss", "adapter")}, indent=2))
     return 0

@@ -26,14 +26,16 @@ from typing import Any
 from l1lite.core.config import ConfigError, HindsightConfig, PromptConfig, RewardConfig
 from l1lite.core.grading import is_correct
 from l1lite.core.hf import generate_ids
+from l1lite.core.progress import Bar, follow_steps
 from l1lite.core.prompts import render
 
 log = logging.getLogger(__name__)
 FOLDER = "hindsight"
 PAIRS_FILE = "pairs.jsonl"
 LR_SCHEDULERS = ("constant", "linear", "cosine")  # hindsight.lr_scheduler_type
-# (prompts, max_tokens, temperature) -> per prompt: the sampled ids (end of sequence last) and whether it ended
-Sampler = Callable[[list[str], int, float], list[tuple[list[int], bool]]]
+# (prompts, max_tokens, temperature, the bar counting the answers) -> per prompt: the sampled ids (end of sequence
+# last) and whether it ended
+Sampler = Callable[[list[str], int, float, Bar], list[tuple[list[int], bool]]]
 
 
 def check_hindsight(cfg: HindsightConfig) -> None:
@@ -72,11 +74,13 @@ def sample_pairs(
     prompt_cfg: PromptConfig,
     reward: RewardConfig,
     sampler: Sampler | None = None,
+    progress: bool = True,
 ) -> list[dict[str, Any]]:
     """The first ``cfg.problems`` problems, answered once per style, kept and relabelled (see the module docstring).
 
-    ``sampler(prompts, max_tokens, temperature)`` generates the answers (default: ``model.generate`` in batches of
-    ``cfg.generation_batch_size``; a vLLM engine takes them all at once).
+    ``sampler(prompts, max_tokens, temperature, bar)`` generates the answers (default: ``model.generate`` in batches
+    of ``cfg.generation_batch_size``; a vLLM engine takes them all at once), counting them on ``bar``, a
+    :class:`~l1lite.core.progress.Bar` drawn when ``progress``.
 
     Returns one row per kept answer: ``id``, ``style``, ``tokens`` (the answer's length with its end of sequence,
     as evaluation counts it), ``correct`` (by ``reward.grader``), ``prompt`` (rendered with ``tokens`` as the exact
@@ -85,16 +89,18 @@ def sample_pairs(
     rows = problems.select(range(min(cfg.problems, len(problems)))).to_list()
     asks = [(r, s) for r in rows for s in cfg.styles]
     prompts = [render(tokenizer, r["question"] + s, None, "exact", prompt_cfg) for r, s in asks]
-    if sampler is None:
-        model.eval()
-        outs = []
-        for i in range(0, len(prompts), cfg.generation_batch_size):
-            batch = prompts[i : i + cfg.generation_batch_size]
-            outs += generate_ids(
-                model, tokenizer, batch, cfg.max_tokens, do_sample=True, temperature=cfg.temperature, top_p=1.0
-            )
-    else:
-        outs = sampler(prompts, cfg.max_tokens, cfg.temperature)
+    with Bar("hindsight sampling", len(prompts), "answer", progress) as bar:
+        if sampler is None:
+            model.eval()
+            outs = []
+            for i in range(0, len(prompts), cfg.generation_batch_size):
+                batch = prompts[i : i + cfg.generation_batch_size]
+                outs += generate_ids(
+                    model, tokenizer, batch, cfg.max_tokens, do_sample=True, temperature=cfg.temperature, top_p=1.0
+                )
+                bar.update(len(batch))
+        else:
+            outs = sampler(prompts, cfg.max_tokens, cfg.temperature, bar)
     pairs = []
     for (row, style), (ids, ended) in zip(asks, outs, strict=True):
         if not ended or len(ids) < cfg.min_tokens:
@@ -146,7 +152,8 @@ def run(
         prompt_cfg: the budget prompt wording.
         reward: grading settings, for the ``correct`` column (and ``cfg.correct_only``).
         out: the run's output folder.
-        grpo_args (`trl.GRPOConfig`): the run's resolved trainer arguments: device, precision, seed, reporting.
+        grpo_args (`trl.GRPOConfig`): the run's resolved trainer arguments: device, precision, seed, reporting,
+            progress (``disable_tqdm``).
         generating: the context the sampling runs in (the loader's inference mode; Unsloth needs one).
         sampler: what samples the answers instead of ``model.generate`` (see :func:`sample_pairs`).
 
@@ -161,7 +168,7 @@ def run(
     start = time.time()
     torch.manual_seed(grpo_args.seed)
     with generating or nullcontext():
-        pairs = sample_pairs(model, tokenizer, problems, cfg, prompt_cfg, reward, sampler)
+        pairs = sample_pairs(model, tokenizer, problems, cfg, prompt_cfg, reward, sampler, not grpo_args.disable_tqdm)
     sampled = min(cfg.problems, len(problems)) * len(cfg.styles)
     if not pairs:
         raise ConfigError(
@@ -203,6 +210,7 @@ def run(
         rows.append({"input_ids": prompt_ids + ids, "labels": [-100] * len(prompt_ids) + ids})
     dataset = datasets.Dataset.from_list(rows)
     trainer = SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer)
+    follow_steps(trainer, "hindsight SFT")
     start = time.time()
     result = trainer.train()
     per_epoch = math.ceil(len(dataset) / cfg.batch_size)  # optimizer steps in one epoch

@@ -34,6 +34,7 @@ from l1lite.core.models import (
     local_dir,
     resolve_model,
 )
+from l1lite.core.progress import Bar, follow_steps
 from l1lite.train import loaders as backends
 from l1lite.train.curriculum import STATE_FILE, Curriculum, highest_target, load_curriculum_state, validate
 from l1lite.train.hindsight import check_hindsight
@@ -294,9 +295,8 @@ def train(
     from l1lite.train.rewards import build_reward_funcs
     from l1lite.train.schedule import CurriculumCallback, prompts_per_step, schedule_dataset
 
-    log.info("backend: %s (%s)", backend, why)
+    log.info("backend: %s (%s), process %d of %d", backend, why, args.process_index, args.world_size)
     main = args.process_index == 0
-    print(f"l1lite: backend '{backend}' ({why}), process {args.process_index} of {args.world_size}", flush=True)
     with args.main_process_first(desc="model and data"):  # the main process fills the caches first
         model, tokenizer = backends.load(backend, cfg.model, cfg.lora, cfg.rollouts)
         problems = load_problems(cfg.data, tokenizer, prompt_cfg=cfg.prompt, max_budget=cfg.curriculum.hi)
@@ -329,6 +329,7 @@ def train(
             callbacks=[CurriculumCallback(curriculum), *(callbacks or [])],
             rollout_func=rollouts,
         )
+        follow_steps(trainer, "train")
         result = trainer.train(resume_from_checkpoint=checkpoint)
         trainer.save_model(str(adapter_dir))  # the adapter and tokenizer, gathered from every rank, by the main
         history, global_step, loss = trainer.state.log_history, trainer.state.global_step, result.training_loss
@@ -383,9 +384,9 @@ def hindsight_start(
     sampler = None
     if rollouts is not None:
 
-        def sampler(prompts: list[str], max_tokens: int, temperature: float) -> list[tuple[list[int], bool]]:
+        def sampler(prompts: list[str], max_tokens: int, temperature: float, bar: Bar) -> list[tuple[list[int], bool]]:
             rows = rollouts.engine.generate(
-                prompts, max_tokens, temperature=temperature, seed=args.seed, adapter=cfg.model.adapter
+                prompts, max_tokens, temperature=temperature, seed=args.seed, adapter=cfg.model.adapter, progress=bar
             )
             return [(r.ids, r.ended) for r in rows]
 
