@@ -118,14 +118,17 @@ def test_the_l1_vs_s1_arms_from_real_evals(tiny_model_dir, adapter_dir, tmp_path
 
     s = replace(QUICK, budgets=[8, 32], max_completion_length=40)
     data = toy.write_jsonl(toy.draw_problems(3, 0, cap=9, max_ops=1), tmp_path / "eval.jsonl")
-    models = {BEFORE: (None, ["forcing", "prompt"]), "trained": (adapter_dir, ["prompt", "hardcap"])}
+    models = {
+        BEFORE: (None, "forcing", ["forcing", "prompt"]),
+        "trained": (adapter_dir, "hardcap", ["prompt", "hardcap"]),
+    }
     runs = {
-        label: [measure(s, label, tiny_model_dir, adapter, data, tmp_path / f"seed-{n}", n) for n in (0, 1)]
-        for label, (adapter, _) in models.items()
+        label: [measure(s, label, tiny_model_dir, adapter, data, tmp_path / f"seed-{n}", n, False, arm) for n in (0, 1)]
+        for label, (adapter, arm, _) in models.items()
     }
     for label, seeds in runs.items():
         for n, m in enumerate(seeds):
-            assert list(m["arms"]) == models[label][1]
+            assert list(m["arms"]) == models[label][2]
             for arm, figures in m["arms"].items():
                 rows = load_run(tmp_path / f"seed-{n}" / "eval" / harness.eval_name(label, "exact", arm))[2]
                 assert {r["strategy"] for r in rows} == {arm} and len(rows) == 3 * 2 * s.samples

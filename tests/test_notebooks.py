@@ -63,6 +63,7 @@ def test_notebook_smoke_run(path, tmp_path):
     assert "eval-trained" in (runs / "eval-compare" / "report.md").read_text()
     printed = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)
     assert "budget 16:" in printed and "budget 32:" in printed
+    assert "train: 100%|" in printed  # the stages' bars reach the notebook: its commands run on a pseudo-terminal
 
 
 @pytest.mark.slow
