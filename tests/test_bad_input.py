@@ -375,6 +375,7 @@ def test_train_ranges_outputs_and_yaml_are_checked_before_the_model(work, l1lite
         (["curriculum", "preview", "--config", "demo-cpu", "--png", "notes.txt/p.png"], "curriculum", "notes.txt is a"),
         (["curriculum", "preview", "--config", "demo-cpu", "--steps", "1000000000"], "curriculum", "--steps must be"),
         (["bench", "dial", "--seeds", ","], "bench", "--seeds: must be comma-separated integers, got ','"),
+        (["bench", "dial", "--skip-base"], "bench", "--skip-base is for bench real (the base eval of a parallel run)"),
     ]
     argvs += [argv for argv, _, _ in others]
     argvs.append(["train", "--config", "twice.yaml"])

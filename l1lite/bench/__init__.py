@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from l1lite.core.config import int_list
+from l1lite.core.config import ConfigError, int_list
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -38,6 +38,8 @@ def run(args: argparse.Namespace) -> int:
     from l1lite.bench import dial, real
     from l1lite.bench.harness import REPORT
 
+    if args.skip_base and args.name != "real":
+        raise ConfigError(f"--skip-base is for bench real (the base eval of a parallel run), not bench {args.name}")
     bench = {"dial": dial.BENCH, "real": real.BENCH}[args.name]
     out = Path(args.out or f"runs/bench-{args.name}")
     settings = bench.quick if args.quick else bench.settings()

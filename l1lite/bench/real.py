@@ -53,7 +53,7 @@ class RealSettings:
     arm_samples: int = 2  # and samples per problem (forcing generates one sample at a time)
 
 
-QUICK = RealSettings(  # about 25 minutes on 2 cores: the direction only (recipes.md, "The reduced run")
+QUICK = RealSettings(  # about 28 minutes on 2 cores: the direction only (recipes.md, "The reduced run")
     seeds=[0],
     eval_problems=32,
     samples=2,
