@@ -1,9 +1,10 @@
 """``l1lite demo``: the main job on a CPU in a few minutes: a model learns to follow the budget in its prompt.
 
 1. the offline tiny Qwen2 learns the toy task's trace format (:mod:`l1lite.bench.toy`, a supervised warm-up
-   whose lengths ignore the budget);
+   whose lengths ignore the budget) on every one-operation sum and some two-operation chains of them;
 2. ``l1lite train`` with the shipped preset ``toy-dial``: LCPO-Exact GRPO with LoRA on the warm-up model;
-3. ``l1lite eval`` before and after at two budgets 4x apart: a table and the length-vs-budget plot;
+3. ``l1lite eval`` before and after on held-out two-operation chains at two budgets 4x apart: a table and the
+   length-vs-budget plot;
 4. the trained model merged and exported to GGUF, and one question answered through llama.cpp at both budgets.
 
 Imports the stages it runs; nothing imports it.
@@ -17,10 +18,28 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from l1lite.bench.dial import DialSettings
 from l1lite.core.config import ConfigError, TrainConfig, load_config
 
 DEMO_CONFIG = "toy-dial"  # the shipped preset the GRPO stage trains with (l1lite presets)
 MOVED = 1.3  # the dial counts as moved when the spread grows by this factor
+GOAL_ACCURACY = 0.8  # the demo's goal after training: this accuracy at every budget ...
+GOAL_SPREAD = 3.0  # ... and this spread between budgets 4x apart
+SETTINGS = DialSettings(  # the toy at demo size (benchmarks/results/dial/recipes.md, "The demo's recipe")
+    budgets=[24, 96],  # two digits each (a three-digit budget shifts the trace); two operations take 26 tokens
+    seeds=[0],
+    samples=1,
+    cap=5,  # sums up to 5: 25 one-operation facts, 125 two-operation chains
+    min_ops=2,
+    max_ops=2,
+    facts=True,
+    train_problems=60,
+    eval_problems=24,
+    warmup_steps=1000,
+    warmup_batch=16,
+    max_completion_length=112,
+    target_range=[20, 99],
+)
 
 
 def run_demo(
@@ -50,7 +69,7 @@ def run_demo(
     out = Path(out)
     if (out / "train").exists():
         raise ConfigError(f"{out} holds an earlier demo: choose another --out or remove it")
-    s = replace(dial.QUICK, seeds=[seed])
+    s = replace(SETTINGS, seeds=[seed])
     warm = out / "warmup"
     sets = [f"output_dir={out / 'train'}", f"model.name={warm}", f"data.dataset={out / 'data' / 'train.jsonl'}"]
     sets += [f"curriculum.seed={seed}", f"trainer.seed={seed}", *([] if progress else ["trainer.disable_tqdm=true"])]
@@ -64,7 +83,7 @@ def run_demo(
     timings["warm-up"] = time.time() - t
 
     t = time.time()
-    before = dial.measure(s, "before", warm, None, eval_data, out, seed, progress)
+    before = dial.measure(s, "before", warm, None, eval_data, out, seed, progress, max_mode=False)
     timings["eval before"] = time.time() - t
 
     t = time.time()
@@ -72,8 +91,8 @@ def run_demo(
     timings["train"] = time.time() - t
 
     t = time.time()
-    after = dial.measure(s, "after", warm, Path(trained["adapter"]), eval_data, out, seed, progress)
-    dial.write_plots({"before": before, "after": after}, out)
+    after = dial.measure(s, "after", warm, Path(trained["adapter"]), eval_data, out, seed, progress, max_mode=False)
+    dial.write_plots({"before": before, "after": after}, out, max_mode=False)
     timings["eval after"] = time.time() - t
 
     t = time.time()
@@ -113,6 +132,8 @@ def run_demo(
         "before": before,
         "after": after,
         "moved": (after["dial_spread"] or 0) >= MOVED * (before["dial_spread"] or 0),
+        "goal_met": min(r["accuracy"] for r in after["rows"]) >= GOAL_ACCURACY
+        and (after["dial_spread"] or 0) >= GOAL_SPREAD,
         "train": {k: trained[k] for k in ("global_step", "backend", "adapter", "wall_seconds")},
         "gguf": str(gguf),
         "question": question,
@@ -160,6 +181,9 @@ def run(args) -> int:
         print(f"\nLCPO moved the dial: length at {hi} vs {lo} went from {before:.2f}x to {after:.2f}x (ideal 4x).")
     else:
         print(f"\nRL did NOT move the dial on seed {r['seed']}: spread {before:.2f}x -> {after:.2f}x (ideal 4x).")
+    accuracy = " / ".join(f"{row['accuracy']:.0%}" for row in r["after"]["rows"])
+    goal = f"accuracy >= {GOAL_ACCURACY:.0%} at both budgets, spread >= {GOAL_SPREAD:.1f}x"
+    print(f"goal ({goal}) {'met' if r['goal_met'] else 'MISSED'} on seed {r['seed']}: {accuracy}, {after:.2f}x")
     print(f"plot: {Path(args.out) / 'plots-exact' / 'length.png'}")
     print(f"\nexported GGUF: {r['gguf']}; llama.cpp, question {r['question']!r} (answer {r['gold']}):")
     for budget, a in r["answers"].items():

@@ -58,6 +58,7 @@ class DialSettings:
     max_ops: int = 2
     max_checks: int = 24  # enough check lines to reach any plan in target_range
     train_problems: int = 300
+    facts: bool = False  # training also holds every one-operation problem (each sum a held-out chain uses)
     eval_problems: int = 48
     # supervised warm-up (whole model); plans and budgets both drawn from target_range, independently
     warmup_steps: int = 600
@@ -214,6 +215,7 @@ def measure(
     seed: int,
     progress: bool = True,
     arm: str | None = None,
+    max_mode: bool = True,
 ) -> dict:
     """Exact- and max-mode evals of one model and its other arm, if any (:func:`l1lite.bench.harness.measure`: s1
     forcing before RL, the hard cap after), rows listed with their budget.
@@ -228,6 +230,7 @@ def measure(
         seed: the evals' sampling seed.
         progress: draw the bar ``eval LABEL`` of the evals' samples (on a terminal; else one line when done).
         arm: the other arm's eval strategy (``forcing``, ``hardcap``; None: the budget prompt only).
+        max_mode: also evaluate the budget prompt in max mode (the over-budget share).
     """
     from l1lite.eval.engine import evaluate
 
@@ -235,9 +238,9 @@ def measure(
         folder = out / "eval" / harness.eval_name(label, mode, strategy)
         return evaluate(eval_config(s, model, adapter, data, folder, mode, seed, strategy), bar=bar)
 
-    evals = 3 if arm else 2
+    evals = 1 + bool(arm) + max_mode
     with Bar(f"eval {label}", evals * s.eval_problems * len(s.budgets) * s.samples, "sample", progress) as bar:
-        m = harness.measure(run, arm)
+        m = harness.measure(run, arm, max_mode)
     return {**m, "rows": [{"budget": b, **r} for b, r in m["rows"].items()]}
 
 
@@ -260,7 +263,7 @@ def prepare(out: Path, s: DialSettings, seed: int, progress: bool = True) -> tup
         seed=seed,
     )
     kw = {"cap": s.cap, "min_ops": s.min_ops, "max_ops": s.max_ops}
-    train_rows = toy.draw_problems(s.train_problems, seed, **kw)
+    train_rows = (toy.facts(s.cap) if s.facts else []) + toy.draw_problems(s.train_problems, seed, **kw)
     eval_rows = toy.draw_problems(s.eval_problems, seed + 1000, exclude={r["problem"] for r in train_rows}, **kw)
     train_data = toy.write_jsonl(train_rows, out / "data" / "train.jsonl")
     toy.write_jsonl(eval_rows, out / "data" / "eval.jsonl")
@@ -448,12 +451,12 @@ def markdown(summary: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_plots(results: dict[str, Any], out: Path) -> None:
+def write_plots(results: dict[str, Any], out: Path, max_mode: bool = True) -> None:
     """Before/after plots of one seed (l1lite.eval.report over its eval folders) in ``out/plots-{exact,max}``, the
-    exact ones with every arm."""
+    exact ones with every arm (``max_mode`` False: exact only)."""
     from l1lite.eval.report import load_run, write_report
 
-    for mode in ("exact", "max"):
+    for mode in ("exact", "max") if max_mode else ("exact",):
         names = [
             harness.eval_name(label, mode, arm)
             for label, res in results.items()

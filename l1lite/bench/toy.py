@@ -147,6 +147,13 @@ def draw_problems(n: int, seed: int, exclude: set[str] | None = None, **kwargs) 
     raise ValueError(f"could not draw {n} distinct toy problems with {kwargs}")
 
 
+def facts(cap: int) -> list[dict]:
+    """Every one-operation problem on digits 1..9 whose values stay in 0..``cap`` (rows as :func:`draw_problems`)."""
+    texts = [f"Compute {a}{op}{b}." for a in range(1, min(9, cap) + 1) for op in "+-" for b in range(1, 10)]
+    rows = [{"problem": t, "answer": str(parse_steps(t)[0][3])} for t in texts]
+    return [{"id": f"fact-{i}", **r} for i, r in enumerate(r for r in rows if 0 <= int(r["answer"]) <= cap)]
+
+
 def write_jsonl(rows: list[dict], path: str | Path) -> Path:
     """Write ``rows`` as JSON lines (the format ``l1lite.core.data.load_problems`` reads)."""
     path = Path(path)
