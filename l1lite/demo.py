@@ -18,14 +18,14 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from l1lite.bench.dial import DialSettings
+from l1lite.bench import dial
 from l1lite.core.config import ConfigError, TrainConfig, load_config
 
 DEMO_CONFIG = "toy-dial"  # the shipped preset the GRPO stage trains with (l1lite presets)
 MOVED = 1.3  # the dial counts as moved when the spread grows by this factor
 GOAL_ACCURACY = 0.8  # the demo's goal after training: this accuracy at every budget ...
 GOAL_SPREAD = 3.0  # ... and this spread between budgets 4x apart
-SETTINGS = DialSettings(  # the toy at demo size (benchmarks/results/dial/recipes.md, "The demo's recipe")
+SETTINGS = dial.DialSettings(  # the toy at demo size (benchmarks/results/dial/recipes.md, "The demo's recipe")
     budgets=[24, 96],  # two digits each (a three-digit budget shifts the trace); two operations take 26 tokens
     seeds=[0],
     samples=1,
@@ -39,6 +39,7 @@ SETTINGS = DialSettings(  # the toy at demo size (benchmarks/results/dial/recipe
     warmup_batch=16,
     max_completion_length=112,
     target_range=[20, 99],
+    max_mode=False,  # the table shows the exact wording only
 )
 
 
@@ -60,7 +61,6 @@ def run_demo(
         seed: seed of the toy data, warm-up, training and sampling.
         progress: draw the stages' bars (``trainer.disable_tqdm`` of the training config when off).
     """
-    from l1lite.bench import dial
     from l1lite.core.progress import Bar
     from l1lite.export import export
     from l1lite.inference import Budget, Sampling, generate, load_backend
@@ -83,7 +83,7 @@ def run_demo(
     timings["warm-up"] = time.time() - t
 
     t = time.time()
-    before = dial.measure(s, "before", warm, None, eval_data, out, seed, progress, max_mode=False)
+    before = dial.measure(s, "before", warm, None, eval_data, out, seed, progress)
     timings["eval before"] = time.time() - t
 
     t = time.time()
@@ -91,8 +91,8 @@ def run_demo(
     timings["train"] = time.time() - t
 
     t = time.time()
-    after = dial.measure(s, "after", warm, Path(trained["adapter"]), eval_data, out, seed, progress, max_mode=False)
-    dial.write_plots({"before": before, "after": after}, out, max_mode=False)
+    after = dial.measure(s, "after", warm, Path(trained["adapter"]), eval_data, out, seed, progress)
+    dial.write_plots({"before": before, "after": after}, out, s.max_mode)
     timings["eval after"] = time.time() - t
 
     t = time.time()

@@ -82,6 +82,7 @@ class DialSettings:
     window: int = 4
     # evaluation
     samples: int = 2
+    max_mode: bool = True  # also evaluate the budget prompt with the max-mode sentence (the over-budget share)
     eval_temperature: float = 0.6
     eval_top_p: float = 0.95
     seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
@@ -215,7 +216,6 @@ def measure(
     seed: int,
     progress: bool = True,
     arm: str | None = None,
-    max_mode: bool = True,
 ) -> dict:
     """Exact- and max-mode evals of one model and its other arm, if any (:func:`l1lite.bench.harness.measure`: s1
     forcing before RL, the hard cap after), rows listed with their budget.
@@ -230,7 +230,6 @@ def measure(
         seed: the evals' sampling seed.
         progress: draw the bar ``eval LABEL`` of the evals' samples (on a terminal; else one line when done).
         arm: the other arm's eval strategy (``forcing``, ``hardcap``; None: the budget prompt only).
-        max_mode: also evaluate the budget prompt in max mode (the over-budget share).
     """
     from l1lite.eval.engine import evaluate
 
@@ -238,9 +237,9 @@ def measure(
         folder = out / "eval" / harness.eval_name(label, mode, strategy)
         return evaluate(eval_config(s, model, adapter, data, folder, mode, seed, strategy), bar=bar)
 
-    evals = 1 + bool(arm) + max_mode
+    evals = 1 + bool(arm) + s.max_mode
     with Bar(f"eval {label}", evals * s.eval_problems * len(s.budgets) * s.samples, "sample", progress) as bar:
-        m = harness.measure(run, arm, max_mode)
+        m = harness.measure(run, arm, s.max_mode)
     return {**m, "rows": [{"budget": b, **r} for b, r in m["rows"].items()]}
 
 
@@ -311,7 +310,7 @@ def bench_seed(
                 results[label].update(measure(s, label, warm_dir, adapter, eval_data, out, seed, progress, "hardcap"))
         results[arm] = {"train": stages, "train_seconds": round(sum(v["wall_seconds"] for v in stages.values()), 1)}
         results[arm].update(measure(s, arm, warm_dir, adapter, eval_data, out, seed, progress, "hardcap"))
-    write_plots(results, out)
+    write_plots(results, out, s.max_mode)
     return results
 
 
