@@ -365,6 +365,45 @@ def test_eval_tiny_gguf_end_to_end(tiny_gguf, tmp_path, capsys):
     assert throughput["tokens_per_s"] == pytest.approx(throughput["tokens"] / throughput["seconds"], rel=0.01)
 
 
+def test_hard_cap_holds_in_counted_tokens(tmp_path):
+    """SmolLM2's answers cut at 16 ids can re-tokenize longer (ids merged where its tokenizer splits): the hard cap
+    still reports at most the budget, batched and one at a time."""
+    data = tmp_path / "sums.jsonl"
+    sums = [(a, b) for a in (11, 17, 20, 6) for b in (1, 13, 19, 8)]
+    data.write_text(
+        "".join(
+            json.dumps({"id": f"s{a}-{b}", "problem": f"What is {a} + {b}?", "answer": str(a + b)}) + "\n"
+            for a, b in sums
+        )
+    )
+    for batch in (16, 1):
+        out = tmp_path / f"batch-{batch}"
+        argv = [
+            "eval",
+            "--model",
+            "l1lite:smollm2-135m",
+            "--dataset",
+            str(data),
+            "--grader",
+            "number",
+            "--budgets",
+            "16",
+            "--strategies",
+            "hardcap",
+            "--samples",
+            "1",
+            "--batch-size",
+            str(batch),
+            "--out",
+            str(out),
+        ]
+        assert main([*argv, "--no-require-think-close", "--no-progress"]) == 0
+        rows = read_results(out / RESULTS)
+        assert len(rows) == 16 and max(r["tokens"] for r in rows) <= 16
+        assert sum(r["finish_reason"] == "length" for r in rows) >= 8  # most answers were cut
+        assert json.loads((out / SUMMARY).read_text())["rows"][0]["over_budget"] == 0
+
+
 @pytest.mark.slow
 def test_resume_after_interruption_gives_the_same_summary(tiny_gguf, tmp_path, eval_summary, interrupted_eval):
     whole, cut = tmp_path / "whole", tmp_path / "cut"

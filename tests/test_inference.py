@@ -196,6 +196,23 @@ def test_transformers_backend_with_adapter(tiny_model_dir, tmp_path, hf_tokenize
     assert 6 <= forced.thinking_tokens <= 16 and forced.waits >= 1
 
 
+def test_cut_fits_a_cut_off_answer_to_its_counted_tokens():
+    """SmolLM2 generates ``\\n\\n`` as one id where its tokenizer splits it before a digit: a text cut at N ids can
+    re-tokenize longer than N; ``cut`` keeps the longest prefix of at most N counted tokens (``eval``'s hard cap)."""
+    from l1lite.core.models import SMOLLM2, resolve_model
+    from l1lite.inference import cut, generate_batch
+
+    backend = load_backend(resolve_model(SMOLLM2))
+    questions = [f"What is {a} + {b}?" for a in (11, 17, 20, 6) for b in (1, 13, 19, 8)]
+    results = generate_batch(backend, questions, Budget(16, max_tokens=16), Sampling(seed=0))
+    assert max(r.total_tokens for r in results) > 16  # 16 ids, more counted tokens
+    for r in results:
+        fitted = cut(backend, r, 16)
+        assert fitted.total_tokens <= 16 and r.text.startswith(fitted.text)  # the longest prefix that fits
+        assert fitted == r if r.total_tokens <= 16 else backend.count_tokens(r.text[: len(fitted.text) + 1]) > 16
+        assert (fitted.budget, fitted.mode, fitted.finish_reason) == (16, "exact", r.finish_reason)
+
+
 # ---------------------------------------------------------------- CLI and errors
 
 

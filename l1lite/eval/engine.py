@@ -8,7 +8,7 @@ Strategies; every sample is keyed by (problem id, strategy, budget, mode, sample
   thinking: mode exact: at least and at most N thinking tokens (``min_tokens=N``, "Wait" insertions when it
   stops early, ``</think>`` forced at N); mode max: at most N (only the cap).
 - ``hardcap``: the budget sentence in the prompt and a hard cap: at most N generated tokens in all (``max_tokens``
-  N), so an answer that does not fit is cut off.
+  N, the text then cut to N counted tokens), so an answer that does not fit is cut off.
 - ``none``: no budget at all, the base behaviour. Generated once per problem and sample (``budget`` is null
   in results.jsonl) and reported against every budget: the same accuracy and lengths in each row, the
   length error and over-budget share measured against that row's budget (a flat reference line; dial spread 1).
@@ -303,7 +303,7 @@ def _sample(backend, problem: dict[str, str], key: Key, cfg: EvalConfig) -> dict
     except PromptTooLong as e:
         log.warning("problem %r (%s, budget %s) skipped: %s", key[0], key[1], key[2], e)
         return None
-    return _row(problem, key, seed, res, time.perf_counter() - start, cfg)
+    return _row(problem, key, seed, _capped(backend, key, res), time.perf_counter() - start, cfg)
 
 
 def _batch(backend, problems: list[dict[str, str]], keys: list[Key], cfg: EvalConfig) -> list[dict]:
@@ -316,7 +316,16 @@ def _batch(backend, problems: list[dict[str, str]], keys: list[Key], cfg: EvalCo
     questions = [p["question"] for p in problems]
     results = generate_batch(backend, questions, budget, _sampling(cfg, seed), prompt_cfg=prompt_cfg)
     share = (time.perf_counter() - start) / len(keys)
-    return [_row(p, k, seed, res, share, cfg) for p, k, res in zip(problems, keys, results, strict=True)]
+    return [
+        _row(p, k, seed, _capped(backend, k, r), share, cfg) for p, k, r in zip(problems, keys, results, strict=True)
+    ]
+
+
+def _capped(backend: Backend, key: Key, res: GenerationResult) -> GenerationResult:
+    """A ``hardcap`` result cut to its budget in counted tokens (the ids generated can re-tokenize longer)."""
+    from l1lite.inference import cut
+
+    return cut(backend, res, key[2]) if key[1] == "hardcap" else res
 
 
 def _unit_rows(backend: Backend, by_id: dict[str, dict[str, str]], unit: Unit, cfg: EvalConfig) -> list[dict]:

@@ -20,7 +20,7 @@ budget never imports a concrete backend, and nothing but ``chat`` and ``l1lite.s
 """
 
 from l1lite.inference.base import Backend
-from l1lite.inference.budget import check_room, generate, generate_batch
+from l1lite.inference.budget import check_room, cut, generate, generate_batch
 from l1lite.inference.hf import TransformersBackend
 from l1lite.inference.llama_cpp import LlamaCppBackend
 from l1lite.inference.load import load_backend
@@ -40,6 +40,7 @@ __all__ = [
     "Sampling",
     "TransformersBackend",
     "check_room",
+    "cut",
     "generate",
     "generate_batch",
     "load_backend",

@@ -132,6 +132,21 @@ def _result(
     )
 
 
+def cut(backend: Backend, res: GenerationResult, limit: int) -> GenerationResult:
+    """``res`` cut to its longest prefix of at most ``limit`` counted tokens (a hard cap in counted tokens: a text
+    cut at ``limit`` ids can re-tokenize longer, e.g. ids merged where the tokenizer splits); ``res`` if it fits.
+
+    Args:
+        backend: the model that generated ``res`` (not chat-only: it counts the tokens).
+        res: a generation.
+        limit: the most counted tokens in all.
+    """
+    if res.total_tokens <= limit:
+        return res
+    budget = Budget(res.budget, res.mode, res.enforce, max_tokens=limit)
+    return _result(backend, _fit(backend, res.text, "", limit), res.finish_reason, budget, res.waits)
+
+
 def check_room(budget: Budget, room: int, what: str) -> None:
     """Refuse an exact budget that can never be met in ``room`` tokens; warn about such a max budget.
 
