@@ -35,6 +35,7 @@ def test_warmup_traces_keep_a_plan_drawn_apart_from_the_budget(tiny_model_dir):
     from transformers import AutoTokenizer
 
     from l1lite.core.config import PromptConfig
+    from l1lite.core.r1 import count_tokens
 
     tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
     problems = toy.draw_problems(40, 0, cap=9, max_ops=2)
@@ -46,6 +47,10 @@ def test_warmup_traces_keep_a_plan_drawn_apart_from_the_budget(tiny_model_dir):
         assert int(stated) == budget and sign == "<>="[(budget > int(plan)) + 2 * (budget == int(plan))]
         n = len(tokenizer(r["completion"], add_special_tokens=False)["input_ids"])
         assert abs(n - int(plan)) <= 3 or (n > int(plan) and "1:" not in r["completion"]), r["completion"]
+        if len(plans) < 100:  # the nearest of all traces, each counted whole (rows count the opening apart)
+            problem = re.search(r"Compute [\d+-]+\.", r["prompt"])[0]
+            whole = [toy.trace(problem, k, budget, int(plan)) for k in range(25)]
+            assert abs(n - int(plan)) == min(abs(m - int(plan)) for m in count_tokens(tokenizer, whole))
         budgets.append(budget)
         plans.append(int(plan))
     assert abs(statistics.correlation(budgets, plans)) < 0.15  # the warm-up does not tie length to budget
