@@ -303,7 +303,7 @@ def _sample(backend, problem: dict[str, str], key: Key, cfg: EvalConfig) -> dict
     except PromptTooLong as e:
         log.warning("problem %r (%s, budget %s) skipped: %s", key[0], key[1], key[2], e)
         return None
-    return _row(problem, key, seed, _capped(backend, key, res), time.perf_counter() - start, cfg)
+    return _row(problem, key, seed, _capped(backend, key, budget, res), time.perf_counter() - start, cfg)
 
 
 def _batch(backend, problems: list[dict[str, str]], keys: list[Key], cfg: EvalConfig) -> list[dict]:
@@ -316,16 +316,16 @@ def _batch(backend, problems: list[dict[str, str]], keys: list[Key], cfg: EvalCo
     questions = [p["question"] for p in problems]
     results = generate_batch(backend, questions, budget, _sampling(cfg, seed), prompt_cfg=prompt_cfg)
     share = (time.perf_counter() - start) / len(keys)
-    return [
-        _row(p, k, seed, _capped(backend, k, r), share, cfg) for p, k, r in zip(problems, keys, results, strict=True)
-    ]
+    done = zip(problems, keys, results, strict=True)
+    return [_row(p, k, seed, _capped(backend, k, budget, r), share, cfg) for p, k, r in done]
 
 
-def _capped(backend: Backend, key: Key, res: GenerationResult) -> GenerationResult:
-    """A ``hardcap`` result cut to its budget in counted tokens (the ids generated can re-tokenize longer)."""
+def _capped(backend: Backend, key: Key, budget: Budget, res: GenerationResult) -> GenerationResult:
+    """A ``hardcap`` result cut to its request's cap (:func:`_request`) in counted tokens (the ids generated can
+    re-tokenize longer)."""
     from l1lite.inference import cut
 
-    return cut(backend, res, key[2]) if key[1] == "hardcap" else res
+    return cut(backend, res, budget.max_tokens) if key[1] == "hardcap" else res
 
 
 def _unit_rows(backend: Backend, by_id: dict[str, dict[str, str]], unit: Unit, cfg: EvalConfig) -> list[dict]:
