@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from l1lite.core.config import ConfigError, TrainConfig, load_config
+from l1lite.core.precision import precision_for
 from l1lite.train import loaders as backends
 from l1lite.train.run import check_train_config, train
 
@@ -225,4 +226,4 @@ def test_demo_preset_trains_as_given_from_an_empty_directory(tmp_path, on_termin
 )
 def test_training_precision_follows_the_compute_capability_not_is_bf16_supported(capability, dtype):
     # a T4 (7.5) reports is_bf16_supported() True but emulates it at float32 speed: it trains in float16
-    assert backends.precision_for(capability) == dtype
+    assert precision_for(capability) == dtype

@@ -31,6 +31,14 @@ class ConfigError(ValueError):
     """A configuration problem, reported to users as one line."""
 
 
+def utf8_line(raw: bytes, where: str) -> str:
+    """``raw`` decoded as UTF-8; else a :class:`ConfigError` ``WHERE: not valid UTF-8 (byte 0x.. at column N)``."""
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{where}: not valid UTF-8 (byte {raw[e.start]:#04x} at column {e.start + 1})") from None
+
+
 class _Loader(yaml.SafeLoader):
     """YAML with 1.2 booleans and floats: ``save_strategy: no`` stays the string ``"no"``, ``1e-4`` is a float.
 

@@ -19,7 +19,7 @@ from typing import Any
 import datasets
 
 from l1lite.core import models
-from l1lite.core.config import ConfigError, CurriculumConfig, DataConfig, PromptConfig
+from l1lite.core.config import ConfigError, CurriculumConfig, DataConfig, PromptConfig, utf8_line
 from l1lite.core.grading import extract_boxed
 from l1lite.core.prompts import MODES, budget_sentence, render
 from l1lite.core.r1 import count_tokens
@@ -58,9 +58,9 @@ def _bad_line(path: Path) -> str | None:
     with path.open("rb") as f:
         for n, raw in enumerate(f, 1):
             try:
-                line = raw.decode("utf-8")
-            except UnicodeDecodeError as e:
-                return f"{path}:{n}: not valid UTF-8 (byte {raw[e.start]:#04x} at column {e.start + 1})"
+                line = utf8_line(raw, f"{path}:{n}")
+            except ConfigError as e:
+                return str(e)
             if path.suffix.lower() != ".jsonl" or not line.strip():
                 continue
             try:

