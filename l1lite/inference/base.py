@@ -24,6 +24,11 @@ Messages = list[dict[str, str]]
 OnText = Callable[[str], None] | None
 
 
+def partial_marker(text: str, markers: list[str]) -> int:
+    """The length of the longest end of ``text`` that begins one of ``markers`` (what a stream must hold back)."""
+    return max((k for s in markers for k in range(1, len(s)) if text.endswith(s[:k])), default=0)
+
+
 class TextSink:
     """Collects decoded pieces, cuts at the first stop string, streams only text that cannot start one."""
 
@@ -47,8 +52,7 @@ class TextSink:
             self.stopped = True
             self._emit(len(self.text))
             return True
-        held = max((k for s in self.stop for k in range(1, len(s)) if self.text.endswith(s[:k])), default=0)
-        self._emit(len(self.text) - held)
+        self._emit(len(self.text) - partial_marker(self.text, self.stop))
         return False
 
     def _emit(self, upto: int) -> None:

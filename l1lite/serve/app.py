@@ -34,7 +34,7 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 from l1lite.core import prompts
 from l1lite.core.config import ConfigError, PromptConfig, ServeConfig
 from l1lite.core.r1 import THINK_CLOSE, THINK_OPEN
-from l1lite.inference.base import Backend, Messages
+from l1lite.inference.base import Backend, Messages, partial_marker
 from l1lite.inference.budget import check_room, generate
 from l1lite.inference.openai import Abort
 from l1lite.inference.types import ENFORCE, Budget, GenerationResult, Sampling
@@ -153,7 +153,7 @@ class _ThinkSplit:
         if self.field == "reasoning_content":
             end = self.held.find(THINK_CLOSE)
             if end < 0:
-                keep = max((k for k in range(1, len(THINK_CLOSE)) if self.held.endswith(THINK_CLOSE[:k])), default=0)
+                keep = partial_marker(self.held, [THINK_CLOSE])
                 self._send(self.held[: len(self.held) - keep])
                 self.held = self.held[len(self.held) - keep :]
                 return
