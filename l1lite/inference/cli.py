@@ -34,19 +34,31 @@ def add_backend_arguments(parser: argparse.ArgumentParser) -> None:
 
 def add_budget_arguments(parser: argparse.ArgumentParser) -> None:
     """Budget, enforcement and sampling options shared by ``generate`` and ``chat``."""
+    b, s = BudgetConfig(), Sampling()
     g = parser.add_argument_group("budget")
     g.add_argument("--budget", type=int, help="thinking budget N in tokens (omit: no budget sentence)")
-    g.add_argument("--mode", choices=prompts.MODES, default="exact", help="'Think for N' or 'for maximum N'")
-    g.add_argument("--enforce", choices=ENFORCE, default="none", help="none | cap (close at N) | forcing (s1)")
+    g.add_argument("--mode", choices=prompts.MODES, default=b.mode, help="'Think for N' or 'for maximum N'")
+    g.add_argument("--enforce", choices=ENFORCE, default=b.enforce, help="none | cap (close at N) | forcing (s1)")
     g.add_argument("--min-tokens", type=int, help="forcing: minimum thinking tokens (default: the budget)")
-    g.add_argument("--wait", type=int, default=2, help="forcing: at most this many 'Wait' insertions (default 2)")
     g.add_argument(
-        "--cap-message", default="", help=f"text written before </think> at the cap, e.g. {CAP_MESSAGE_EXAMPLE!r}"
+        "--wait", type=int, default=b.wait, help=f"forcing: at most this many 'Wait' insertions (default {b.wait})"
     )
-    g.add_argument("--max-tokens", type=int, default=4096, help="bound on all generated tokens (default 4096)")
-    g.add_argument("--temperature", type=float, default=0.6)
-    g.add_argument("--top-p", type=float, default=0.95)
-    g.add_argument("--seed", type=int, default=0)
+    g.add_argument(
+        "--cap-message",
+        default=b.cap_message,
+        help=f"text written before </think> at the cap, e.g. {CAP_MESSAGE_EXAMPLE!r}",
+    )
+    g.add_argument(
+        "--max-tokens", type=int, default=b.max_tokens, help=f"bound on all generated tokens (default {b.max_tokens})"
+    )
+    g.add_argument(
+        "--temperature",
+        type=float,
+        default=s.temperature,
+        help=f"sampling temperature, 0 greedy (default {s.temperature})",
+    )
+    g.add_argument("--top-p", type=float, default=s.top_p, help=f"nucleus sampling threshold (default {s.top_p})")
+    g.add_argument("--seed", type=int, default=0, help="seed of the first generation; the n-th adds n (default 0)")
 
 
 def backend_from_args(args: argparse.Namespace) -> Backend:
