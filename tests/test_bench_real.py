@@ -36,6 +36,22 @@ def test_budgets_must_span_4x(tmp_path):
         run_bench(tmp_path, replace(QUICK, budgets=[32, 64]))
 
 
+def test_each_command_says_when_it_starts_and_ends_and_a_failure_names_its_log(tmp_path, capfd):
+    from l1lite.bench.real import _l1lite
+
+    ok, bad = tmp_path / "help.log", tmp_path / "bad.log"
+    seconds = _l1lite(["eval", "--help"], ok)
+    assert "--budgets" in ok.read_text()
+    with pytest.raises(RuntimeError, match=f"`l1lite eval` failed with exit code 2; see {bad}"):
+        _l1lite(["eval", "--budgets=x"], bad)
+    assert "--budgets" in bad.read_text()
+    assert capfd.readouterr().err.splitlines() == [
+        f"l1lite eval: running (log {ok})",
+        f"l1lite eval: done in {seconds} s",
+        f"l1lite eval: running (log {bad})",
+    ]
+
+
 def test_each_finished_part_is_kept_and_the_summary_written(tmp_path, monkeypatch):
     """The harness around stand-in ``l1lite`` commands: base eval once, seeds kept, summary and report."""
     from l1lite.bench import real

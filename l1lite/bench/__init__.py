@@ -27,7 +27,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--force", action="store_true", help="replace an earlier run in --out")
     parser.add_argument("--skip-base", action="store_true", help="real: leave the base eval to a parallel run")
     parser.add_argument(
-        "--no-progress", action="store_true", help="dial: no progress bars, one line per stage (real logs to files)"
+        "--no-progress",
+        action="store_true",
+        help="dial: no progress bars, one line per stage (real prints a line as each command starts and ends)",
     )
 
 

@@ -90,13 +90,17 @@ def arithmetic_problems(n: int, seed: int, exclude: set[str] | None = None) -> l
 
 
 def _l1lite(args: list[str], log: Path) -> float:
-    """Run ``l1lite ARGS`` in a new process (output to ``log``); its wall time. A failure names the log."""
+    """Run ``l1lite ARGS`` in a new process (output to ``log``); its wall time. Its start (with the log's path) and
+    end are a line each on stderr; a failure names the log."""
+    print(f"l1lite {args[0]}: running (log {log})", file=sys.stderr, flush=True)
     start = time.time()
     with log.open("w") as f:
         rc = subprocess.run([sys.executable, "-m", "l1lite.cli", *args], stdout=f, stderr=subprocess.STDOUT).returncode
     if rc != 0:
         raise RuntimeError(f"`l1lite {' '.join(args[:1])}` failed with exit code {rc}; see {log}")
-    return round(time.time() - start, 1)
+    seconds = round(time.time() - start, 1)
+    print(f"l1lite {args[0]}: done in {seconds} s", file=sys.stderr, flush=True)
+    return seconds
 
 
 def measure(s: RealSettings, folder: Path, label: str, seed: int, data: Path, adapter: Path | None) -> dict:
