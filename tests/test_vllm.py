@@ -96,9 +96,12 @@ def test_two_grpo_steps_reach_vllm_as_lora_and_match_transformers(vllm_ready, ti
         "trainer.temperature=1.0",
         f"reward.custom=[{__name__}:chars_reward]",
         "rollouts.engine=vllm",
+        "trainer.generation_kwargs={max_tokens: 12}",  # TRL's SamplingParams overrides reach vLLM
     ]
     summary = train(load_config(TrainConfig, DEMO, sets), callbacks=[CopyAdapters(out, seen)])
     assert summary["global_step"] == 2
+    logged = json.loads((out / "log_history.json").read_text())
+    assert {e["completions/max_length"] for e in logged if "completions/max_length" in e} == {12.0}  # not 16
     syncs = [json.loads(line) for line in (out / rollouts.FOLDER / rollouts.SYNCS_FILE).read_text().splitlines()]
     assert [s["step"] for s in syncs] == [0, 1]
     assert len({s["lora_id"] for s in syncs}) == 2  # the re-saved adapter is a new LoRA to vLLM

@@ -68,7 +68,7 @@ class VllmRollouts:
     TRL's sampler already repeats each prompt ``num_generations`` times (``num_generations_eval`` in evaluation), so
     each prompt entry gets one completion, as TRL's colocated vLLM does (vLLM's prefix cache shares the repeated
     prompts' prefill). Sampling follows the trainer's arguments: ``temperature``, ``top_p``, ``top_k``, ``min_p``,
-    ``repetition_penalty`` and ``max_completion_length``.
+    ``repetition_penalty`` and ``max_completion_length``, then ``generation_kwargs`` (``vllm.SamplingParams`` fields).
 
     Args:
         model: the base model's folder (as :func:`l1lite.core.models.resolve_model` gives it).
@@ -140,17 +140,16 @@ class VllmRollouts:
         args = trainer.args
         prompt_ids = self.tokenize(prompts, trainer)
         start = time.time()
-        rows = self.engine.generate(
-            prompt_ids,
-            max_tokens=args.max_completion_length,
-            temperature=args.temperature,
-            top_p=args.top_p,
-            top_k=args.top_k or 0,
-            min_p=args.min_p or 0.0,
-            repetition_penalty=args.repetition_penalty,
-            adapter=adapter,
-            logprobs=True,
-        )
+        sampling = {
+            "max_tokens": args.max_completion_length,
+            "temperature": args.temperature,
+            "top_p": args.top_p,
+            "top_k": args.top_k or 0,
+            "min_p": args.min_p or 0.0,
+            "repetition_penalty": args.repetition_penalty,
+            **(args.generation_kwargs or {}),  # as in TRL's own vLLM generation: they override the fields above
+        }
+        rows = self.engine.generate(prompt_ids, adapter=adapter, logprobs=True, **sampling)
         tokens, seconds = sum(len(r.ids) for r in rows), time.time() - start
         log.info(
             "vLLM rollouts: %d completions, %d tokens in %.1f s (%.0f tokens/s)",
