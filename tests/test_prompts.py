@@ -1,7 +1,7 @@
 import pytest
 
 from l1lite.core.config import ConfigError, PromptConfig
-from l1lite.core.prompts import budget_sentence, messages, parse_budget, render, user_message
+from l1lite.core.prompts import budget_sentence, messages, render, user_message
 from l1lite.core.r1 import ASSISTANT, BOS, THINK_OPEN, USER
 from l1lite.core.tiny import build_tokenizer
 
@@ -39,17 +39,7 @@ def test_messages_and_render_through_chat_template(tokenizer):
     assert text == f"{BOS}{USER}{user_message('What is 1+1?', 512, 'exact', CFG)}{ASSISTANT}{THINK_OPEN}\n"
 
 
-@pytest.mark.parametrize("mode", ["exact", "max"])
-@pytest.mark.parametrize("n", [1, 100, 3999, 123456])
-def test_parse_budget_round_trip(tokenizer, n, mode):
-    assert parse_budget(user_message("Solve 2x = 4.", n, mode, CFG)) == (n, mode)
-    assert parse_budget(render(tokenizer, "Solve 2x = 4.", n, mode, CFG)) == (n, mode)
-
-
-def test_parse_budget_custom_templates_and_absence():
+def test_custom_templates():
     cfg = PromptConfig(instruction="Answer in \\boxed{}.", exact_template="Use {n} tokens.", max_template="<= {n} tok")
-    assert parse_budget(user_message("Q", 77, "max", cfg), cfg) == (77, "max")
-    assert parse_budget(user_message("Q", 77, "exact", cfg), cfg) == (77, "exact")
-    assert parse_budget(user_message("Q", None, "exact", CFG)) is None
-    # a budget-like phrase in the question does not win over the real budget sentence at the end
-    assert parse_budget(user_message("Why say 'Think for 5 tokens.'?", 900, "max", CFG)) == (900, "max")
+    assert user_message("Q", 77, "max", cfg) == "Q Answer in \\boxed{}. <= 77 tok"
+    assert user_message("Q", 77, "exact", cfg) == "Q Answer in \\boxed{}. Use 77 tokens."

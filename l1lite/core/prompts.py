@@ -3,13 +3,11 @@
 The user turn is the paper's ``{question} {instruction} {budget sentence}``, e.g.
 ``... Let's think step by step and output the final answer within \\boxed{}. Think for 512 tokens.``
 
-Owns the budget sentence: its wording (from :class:`l1lite.core.config.PromptConfig`), the budget modes and
-reading a budget back out of a prompt. Imports only config and r1; must not import a model library or a stage.
+Owns the budget sentence: its wording (from :class:`l1lite.core.config.PromptConfig`) and the budget modes.
+Imports only config and r1; must not import a model library or a stage.
 """
 
 from __future__ import annotations
-
-import re
 
 from l1lite.core import r1
 from l1lite.core.config import ConfigError, PromptConfig
@@ -55,21 +53,3 @@ def render(tokenizer, question: str, budget: int | None, mode: str, cfg: PromptC
     """The full prompt text through ``tokenizer``'s chat template (R1-Distill's or the tiny model's), ending with
     the generation prompt; the other arguments as :func:`user_message`'s."""
     return r1.render(tokenizer, messages(question, budget, mode, cfg))
-
-
-def _pattern(template: str) -> re.Pattern[str]:
-    head, _, tail = template.partition("{n}")
-    return re.compile(re.escape(head) + r"(\d+)" + re.escape(tail))
-
-
-def parse_budget(text: str, cfg: PromptConfig | None = None) -> tuple[int, str] | None:
-    """Read ``(budget, mode)`` back out of a prompt (the last budget sentence wins); None if there is none."""
-    cfg = cfg or PromptConfig()
-    found = []
-    for mode in MODES:
-        for m in _pattern(_template(mode, cfg)).finditer(text):
-            found.append((m.end(), -m.start(), int(m.group(1)), mode))  # last, then longest
-    if not found:
-        return None
-    *_, n, mode = max(found)
-    return n, mode
