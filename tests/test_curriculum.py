@@ -10,7 +10,7 @@ from trl import GRPOConfig, GRPOTrainer
 from l1lite.cli import main
 from l1lite.core.config import ConfigError, CurriculumConfig, DataConfig, PromptConfig
 from l1lite.core.data import load_problems
-from l1lite.core.prompts import parse_budget, user_message
+from l1lite.core.prompts import budget_sentence, user_message
 from l1lite.train.curriculum import METRIC, STATE_FILE, Curriculum, load_curriculum_state, validate
 from l1lite.train.schedule import CurriculumCallback, prompts_per_step, schedule_dataset
 
@@ -281,9 +281,9 @@ def test_grpo_completions_of_a_group_share_the_target_written_in_their_prompt(ti
     assert sorted(groups) == list(range(6))  # 3 steps x 2 prompts, consumed in order
     for slot, group in groups.items():
         assert len(group) == 4 and len({(r["prompt"], r["target"], r["mode"]) for r in group}) == 1
-        assert (
-            parse_budget(group[0]["prompt"]) == (group[0]["target"], "exact") == (curriculum.target(slot)[0], "exact")
-        )
+        target, mode = curriculum.target(slot)
+        assert (group[0]["target"], group[0]["mode"], mode) == (target, "exact", "exact")
+        assert budget_sentence(target, "exact", PromptConfig()) in group[0]["prompt"]
         assert 50 <= group[0]["target"] <= 400 and group[0]["step"] == slot // 2
 
 
