@@ -39,9 +39,9 @@ class RealSettings:
     preset: str = "dial-smollm2"  # training config (a shipped preset name or a YAML path)
     model: str = "l1lite:smollm2-135m"
     budgets: list[int] = field(default_factory=lambda: [16, 64])
-    seeds: list[int] = field(default_factory=lambda: [0, 1])
+    seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
     spread_goal: float = 3.0  # the real model's goal: 75% of the ideal 4x
-    error_goal: float = 0.15  # mean relative length error at every budget
+    error_goal: float = 0.25  # mean relative length error at every budget (the released L1-Exact: 0.07-0.26)
     train_problems: int = 400
     eval_problems: int = 48
     samples: int = 2
