@@ -97,7 +97,7 @@ def _l1lite(args: list[str], log: Path) -> float:
     with log.open("w") as f:
         rc = subprocess.run([sys.executable, "-m", "l1lite.cli", *args], stdout=f, stderr=subprocess.STDOUT).returncode
     if rc != 0:
-        raise RuntimeError(f"`l1lite {' '.join(args[:1])}` failed with exit code {rc}; see {log}")
+        raise RuntimeError(f"`l1lite {args[0]}` failed with exit code {rc}; see {log}")
     seconds = round(time.time() - start, 1)
     print(f"l1lite {args[0]}: done in {seconds} s", file=sys.stderr, flush=True)
     return seconds
